@@ -1,0 +1,275 @@
+"""Articles from .txt/.md files and .jsonl dumps, with their text exactly as the user saved it.
+
+`load_articles(paths)` returns the articles it could read and, for everything else, a `Skipped`
+record whose reason says what to do. An article's `text` is the contract every offset in isnad
+refers to: for a file it is the whole file decoded as UTF-8 with the BOM dropped and CRLF / lone
+CR turned into "\\n", nothing else (no strip, no Unicode normalisation); for a JSONL record it is
+the record's `text` field, with the same newline rule.
+
+What this module does NOT do: split articles (see `index.chunking`), normalise text for matching,
+or read other formats (PDF, HTML). The only error it raises is `ArticleError`, for a path that
+does not exist; everything else that cannot be read is reported as `Skipped`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FILE_TYPES = (".txt", ".md", ".jsonl")
+META_KEYS = ("url", "published", "source", "category")
+MAX_TITLE_CHARS = 150
+MAX_ID_CHARS = 512
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    text: str
+    meta: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str  # "dump.jsonl:17" or "folder/bad.txt"
+    reason: str  # one line that says what to do
+
+
+class ArticleError(Exception):
+    """The whole call is refused (e.g. a path that does not exist); the message says why."""
+
+
+def load_articles(
+    paths: Sequence[str | Path], *, max_chars: int = 1_000_000
+) -> tuple[list[Article], list[Skipped]]:
+    """Read articles from folders (walked recursively, sorted), .txt/.md files and .jsonl dumps.
+
+    Returns (articles in a deterministic order, skipped items with reasons). Raises ArticleError
+    if a path does not exist. Example: `articles, skipped = load_articles(["corpus/"])`.
+    """
+    assert max_chars > 0, f"max_chars must be positive, got {max_chars}"
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            raise ArticleError(f"no such file or folder: {path}")
+    loader = _Loader(max_chars)
+    for path in paths:
+        if path.is_dir():
+            for file, rel in _walk(path, loader.skipped):
+                loader.load_file(file, rel)
+        else:
+            loader.load_file(path, path.name)
+    return loader.articles, loader.skipped
+
+
+def content_hash(article: Article) -> str:
+    """sha256 hex of title, text and sorted meta: equal hashes mean nothing to re-embed."""
+    payload = [
+        article.title,
+        article.text,
+        sorted((str(k), str(v)) for k, v in article.meta.items()),
+    ]
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_title(text: str, *, markdown: bool = False) -> str:
+    """The first non-empty line of text, stripped (and without leading `#`s for Markdown),
+    cut at a word boundary with "…" if longer than 150 characters; "" if there is none."""
+    for line in text.splitlines():
+        line = line.strip()
+        if markdown:
+            line = line.lstrip("#").strip()
+        if line:
+            return _shorten(line)
+    return ""
+
+
+def _shorten(line: str) -> str:
+    line = " ".join(line.split())
+    if len(line) <= MAX_TITLE_CHARS:
+        return line
+    head = line[:MAX_TITLE_CHARS]
+    cut = head.rfind(" ")
+    return (head[:cut].rstrip() if cut > 0 else head[: MAX_TITLE_CHARS - 1]) + "…"
+
+
+def _walk(folder: Path, skipped: list[Skipped], rel: str = "") -> Iterator[tuple[Path, str]]:
+    """(file, id) for every non-hidden file under folder, sorted by name at each level."""
+    here = folder / rel if rel else folder
+    try:
+        entries = sorted(os.scandir(here), key=lambda e: e.name)
+    except OSError as e:
+        skipped.append(Skipped(str(here), f"cannot read folder: {_os_reason(e)}"))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        child = f"{rel}/{entry.name}" if rel else entry.name
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir and entry.is_symlink():
+            # Followed links could loop; linked folders are named explicitly if wanted.
+            skipped.append(
+                Skipped(
+                    str(here / entry.name),
+                    "symbolic link to a folder not followed; pass the folder itself",
+                )
+            )
+        elif is_dir:
+            yield from _walk(folder, skipped, child)
+        else:
+            yield here / entry.name, child
+
+
+def _os_reason(e: OSError) -> str:
+    """ "permission denied; check its permissions" and the like, from an OSError."""
+    why = e.strerror.lower() if e.strerror else type(e).__name__
+    return f"{why}; check its permissions" if isinstance(e, PermissionError) else why
+
+
+def _normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _utf8_reason(e: UnicodeDecodeError, where: str = "") -> str:
+    byte = e.object[e.start]
+    return f"not valid UTF-8 (byte 0x{byte:02x} at offset {e.start}{where}); save the file as UTF-8"
+
+
+class _Loader:
+    """Accumulates articles and skipped items, checking ids and duplicates as it goes."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.articles: list[Article] = []
+        self.skipped: list[Skipped] = []
+        self.id_sources: dict[str, str] = {}
+        self.text_owners: dict[bytes, str] = {}
+
+    def skip(self, source: str, reason: str) -> None:
+        self.skipped.append(Skipped(source, reason))
+
+    def load_file(self, path: Path, article_id: str) -> None:
+        source = str(path)
+        ext = path.suffix.lower()
+        if ext not in FILE_TYPES:
+            shown = ext or "(no extension)"
+            self.skip(source, f"unsupported file type {shown}; isnad reads .txt, .md and .jsonl")
+            return
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            self.skip(source, f"cannot read file: {_os_reason(e)}")
+            return
+        if b"\x00" in data:
+            self.skip(source, "binary file (contains NUL bytes); isnad reads UTF-8 text only")
+            return
+        if ext == ".jsonl":
+            self.load_jsonl(data, source)
+            return
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.skip(source, _utf8_reason(e))
+            return
+        text = _normalise_newlines(text.removeprefix("\ufeff"))
+        self.add(article_id, make_title(text, markdown=ext == ".md"), text, {}, source)
+
+    def load_jsonl(self, data: bytes, path: str) -> None:
+        for lineno, raw in enumerate(data.split(b"\n"), start=1):
+            source = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                self.skip(source, _utf8_reason(e, " in this line"))
+                continue
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                self.skip(
+                    source,
+                    f"not valid JSON ({e.msg}, column {e.colno}); write one JSON object a line",
+                )
+                continue
+            problem = _record_problem(record)
+            if problem:
+                self.skip(source, problem)
+                continue
+            text = _normalise_newlines(record["text"])
+            title = record.get("title")
+            title = (
+                _shorten(title) if isinstance(title, str) and title.strip() else make_title(text)
+            )
+            meta = {k: str(record[k]) for k in META_KEYS if record.get(k) not in (None, "")}
+            self.add(str(record["id"]), title, text, meta, source)
+
+    def add(
+        self, article_id: str, title: str, text: str, meta: dict[str, str], source: str
+    ) -> None:
+        problem = _id_problem(article_id)
+        if problem:
+            self.skip(source, problem)
+            return
+        if not text.strip():
+            self.skip(source, "empty or whitespace-only article; add text or remove it")
+            return
+        if len(text) > self.max_chars:
+            self.skip(
+                source,
+                f"article has {len(text):,} characters, more than max_chars {self.max_chars:,}; "
+                "split it into smaller articles or raise --max-chars",
+            )
+            return
+        if article_id in self.id_sources:
+            self.skip(
+                source,
+                f"duplicate id {article_id!r} (first loaded from {self.id_sources[article_id]}); "
+                "give each article a unique id",
+            )
+            return
+        key = hashlib.sha256(text.strip().encode("utf-8")).digest()
+        if key in self.text_owners:
+            first = self.text_owners[key]
+            where = self.id_sources[first]
+            self.skip(source, f"duplicate of article {first!r} ({where}): same text, loaded once")
+            return
+        self.id_sources[article_id] = source
+        self.text_owners[key] = article_id
+        self.articles.append(Article(article_id, title, text, meta))
+
+
+def _record_problem(record: object) -> str:
+    """Why a parsed JSONL line is not an article record, or "" if it is one."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}; write one object per line"
+    if "id" not in record or record["id"] is None:
+        return 'missing "id"; every record needs an "id" (string or integer)'
+    if isinstance(record["id"], bool) or not isinstance(record["id"], (str, int)):
+        return f'"id" must be a string or integer, got {type(record["id"]).__name__}'
+    if not isinstance(record.get("text"), str):
+        return 'missing "text" (or not a string); every record needs its article text'
+    return ""
+
+
+def _id_problem(article_id: str) -> str:
+    """Why an id cannot be kept in an index, or "" if it can."""
+    if not article_id.strip():
+        return "empty id; give the article a non-empty id"
+    if len(article_id) > MAX_ID_CHARS:
+        return f"id longer than {MAX_ID_CHARS} characters ({len(article_id):,}); use a shorter id"
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in article_id):
+        return "id contains control characters (e.g. a newline or tab); rename it"
+    return ""
