@@ -1,0 +1,299 @@
+"""Build or update an index directory from article files, embedding only what changed.
+
+`build_index(paths, index_dir, encoder)` loads the articles under `paths`, keeps the chunks,
+sentences and vectors of every article whose content hash is unchanged, embeds the new and
+changed ones, drops the articles that are gone, and commits a new generation (index.store).
+
+Embeddings are checkpointed in `index_dir/pending/` as they are computed, so a build that is
+killed (Ctrl-C, kill -9) resumes without embedding those texts again. Only one build may run
+on a directory at a time (an advisory lock).
+
+What this module does NOT do: serve queries (qa/), or parse files (index.articles).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from index.articles import Article, Skipped, content_hash, load_articles
+from index.chunking import ChunkerSettings, chunk_article, split_sentences
+from index.encoder import Encoder
+from index.lexical import LexicalIndex
+from index.store import (
+    Index,
+    IndexError_,
+    IndexMissing,
+    load_index,
+    read_manifest,
+    write_index,
+)
+
+Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
+SHARD = 256  # texts per checkpoint file
+
+
+class BuildError(IndexError_):
+    """A build was refused before anything changed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    index_dir: Path
+    articles: int
+    chunks: int
+    sentences: int
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    texts_embedded: int = 0
+    texts_resumed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    note: str = ""
+
+
+def build_index(
+    paths: Sequence[str | Path],
+    index_dir: str | Path,
+    encoder: Encoder,
+    *,
+    settings: ChunkerSettings | None = None,
+    progress: Progress | None = None,
+    max_chars: int = 1_000_000,
+) -> BuildReport:
+    """Build `index_dir` from the articles under `paths`, or bring it up to date with them."""
+    started = time.perf_counter()
+    settings = settings or ChunkerSettings()
+    index_dir = Path(index_dir)
+    articles, skipped = load_articles(paths, max_chars=max_chars)
+    if not articles:
+        where = ", ".join(str(p) for p in paths)
+        raise BuildError(
+            f"no articles found in {where} ({len(skipped)} files skipped); the index was not "
+            "changed; isnad reads .txt, .md and .jsonl files"
+        )
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"cannot create the index folder {index_dir} ({exc.strerror})") from exc
+
+    with _build_lock(index_dir):
+        old, note = _previous(index_dir, encoder, settings)
+        plan = _plan(articles, old, settings)
+        pending = _Pending(index_dir / "pending", encoder.model_id)
+        todo = [t for t in dict.fromkeys(plan.texts_to_embed) if t not in pending]
+        resumed = len(set(plan.texts_to_embed)) - len(todo)
+        for lo in range(0, len(todo), SHARD):
+            group = todo[lo : lo + SHARD]
+            pending.add(group, encoder.encode_documents(group))
+            if progress is not None:
+                progress(lo + len(group), len(todo))
+
+        chunk_vectors = plan.assemble_chunk_vectors(old, pending, encoder.dim)
+        sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
+        chunk_texts = [articles[a].text[s:e] for a, s, e, _ in plan.chunks]
+        lexical = LexicalIndex.build(chunk_texts)
+        manifest = {
+            "model": {"id": encoder.model_id, "dim": encoder.dim},
+            "chunker": settings.as_dict(),
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "sources": [str(Path(p).resolve()) for p in paths],
+            "counts": {
+                "articles": len(articles),
+                "chunks": len(chunk_texts),
+                "sentences": len(sent_vectors),
+                "skipped": len(skipped),
+            },
+            "articles": {a.id: h for a, h in zip(articles, plan.hashes, strict=True)},
+            "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
+        }
+        write_index(
+            index_dir,
+            manifest=manifest,
+            articles=articles,
+            hashes=plan.hashes,
+            chunk_arrays=plan.chunk_arrays(),
+            chunk_vectors=chunk_vectors,
+            sentence_arrays={**plan.sentence_arrays(), "sent_vectors": sent_vectors},
+            lexical=lexical,
+        )
+        pending.clear()
+
+    old_ids = set(old.article_row) if old else set()
+    return BuildReport(
+        index_dir=index_dir,
+        articles=len(articles),
+        chunks=len(chunk_texts),
+        sentences=len(sent_vectors),
+        added=[a.id for a in articles if a.id not in old_ids],
+        changed=plan.changed,
+        removed=sorted(old_ids - {a.id for a in articles}),
+        unchanged=plan.unchanged,
+        texts_embedded=len(todo),
+        texts_resumed=resumed,
+        skipped=skipped,
+        seconds=time.perf_counter() - started,
+        note=note,
+    )
+
+
+def sentence_text(article: Article, start: int, end: int) -> str:
+    """What a sentence is embedded as: its article's title, then the sentence."""
+    return f"{article.title}: {article.text[start:end]}"
+
+
+def _previous(index_dir: Path, encoder: Encoder, settings: ChunkerSettings):
+    """The current index if its vectors can be reused, and a note on why not otherwise."""
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexMissing:
+        return None, ""
+    except IndexError_ as exc:
+        return None, f"previous index not reused: {exc}"
+    if manifest["model"]["id"] != encoder.model_id:
+        return None, f"model changed from {manifest['model']['id']}: every article re-embedded"
+    if manifest["chunker"] != settings.as_dict():
+        return None, "chunker settings changed: every article re-chunked and re-embedded"
+    try:
+        return load_index(index_dir, encoder_model_id=encoder.model_id), ""
+    except IndexError_ as exc:
+        return None, f"previous index not reused: {exc}"
+
+
+class _Plan:
+    """Per article: reuse the old rows (unchanged hash) or chunk and split it anew."""
+
+    def __init__(self) -> None:
+        self.hashes: list[str] = []
+        self.changed: list[str] = []
+        self.unchanged = 0
+        self.texts_to_embed: list[str] = []
+        # per chunk / sentence: (article row, start, end, source) where source is
+        # ("old", row in the old index) or ("new", text to look up in the pending store)
+        self.chunks: list[tuple[int, int, int, tuple]] = []
+        self.sents: list[tuple[int, int, int, tuple]] = []
+
+    def chunk_arrays(self) -> dict[str, np.ndarray]:
+        return _arrays("chunk", self.chunks)
+
+    def sentence_arrays(self) -> dict[str, np.ndarray]:
+        return _arrays("sent", self.sents)
+
+    def assemble_chunk_vectors(self, old: Index | None, pending, dim: int) -> np.ndarray:
+        return _vectors(self.chunks, old.chunk_vectors if old else None, pending, dim)
+
+    def assemble_sentence_vectors(self, old: Index | None, pending, dim: int) -> np.ndarray:
+        return _vectors(self.sents, old.sent_vectors if old else None, pending, dim)
+
+
+def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings) -> _Plan:
+    plan = _Plan()
+    old_chunks_by_article: dict[int, list[int]] = {}
+    if old is not None:
+        for row, a in enumerate(old.chunk_article.tolist()):
+            old_chunks_by_article.setdefault(a, []).append(row)
+    for row, article in enumerate(articles):
+        h = content_hash(article)
+        plan.hashes.append(h)
+        old_row = old.article_row.get(article.id) if old else None
+        if old_row is not None and old.article_hash[old_row] == h:
+            plan.unchanged += 1
+            for r in old_chunks_by_article.get(old_row, []):
+                plan.chunks.append(
+                    (row, int(old.chunk_start[r]), int(old.chunk_end[r]), ("old", r))
+                )
+            for r in old.sentence_rows(old_row):
+                plan.sents.append((row, int(old.sent_start[r]), int(old.sent_end[r]), ("old", r)))
+            continue
+        if old_row is not None:
+            plan.changed.append(article.id)
+        for c in chunk_article(article, settings):
+            text = article.text[c.start : c.end]
+            plan.chunks.append((row, c.start, c.end, ("new", text)))
+            plan.texts_to_embed.append(text)
+        for s, e in split_sentences(article.text):
+            text = sentence_text(article, s, e)
+            plan.sents.append((row, s, e, ("new", text)))
+            plan.texts_to_embed.append(text)
+    return plan
+
+
+def _arrays(prefix: str, rows: list[tuple[int, int, int, tuple]]) -> dict[str, np.ndarray]:
+    cols = np.array([r[:3] for r in rows], dtype=np.int32).reshape(-1, 3)
+    return {
+        f"{prefix}_article": cols[:, 0].copy(),
+        f"{prefix}_start": cols[:, 1].copy(),
+        f"{prefix}_end": cols[:, 2].copy(),
+    }
+
+
+def _vectors(rows, old_vectors: np.ndarray | None, pending, dim: int) -> np.ndarray:
+    out = np.empty((len(rows), dim), dtype=np.float32)
+    for i, (_, _, _, (kind, ref)) in enumerate(rows):
+        out[i] = old_vectors[ref] if kind == "old" else pending[ref]
+    return out
+
+
+class _Pending:
+    """Embeddings computed by this (or an interrupted earlier) build, keyed by text."""
+
+    def __init__(self, folder: Path, model_id: str) -> None:
+        self.folder = folder / hashlib.sha1(model_id.encode()).hexdigest()[:16]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.vectors: dict[str, np.ndarray] = {}
+        for shard in sorted(self.folder.glob("shard-*.npz")):
+            try:
+                with np.load(shard) as data:
+                    keys, vecs = data["keys"], data["vectors"]
+            except (OSError, ValueError, KeyError):
+                continue  # a shard cut short by a kill: its texts are embedded again
+            self.vectors.update(zip(keys.tolist(), vecs, strict=True))
+        self._next = len(list(self.folder.glob("shard-*.npz")))
+
+    @staticmethod
+    def key(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def __contains__(self, text: str) -> bool:
+        return self.key(text) in self.vectors
+
+    def __getitem__(self, text: str) -> np.ndarray:
+        return self.vectors[self.key(text)]
+
+    def add(self, texts: list[str], vectors: np.ndarray) -> None:
+        keys = [self.key(t) for t in texts]
+        self.vectors.update(zip(keys, vectors, strict=True))
+        name = self.folder / f"shard-{self._next:06d}.npz"
+        tmp = self.folder / f".shard-{self._next:06d}.tmp.npz"
+        np.savez(tmp, keys=np.array(keys), vectors=vectors)
+        tmp.replace(name)
+        self._next += 1
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
+
+
+@contextmanager
+def _build_lock(index_dir: Path):
+    with open(index_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BuildError(
+                f"another build is running on {index_dir}; wait for it to finish"
+            ) from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

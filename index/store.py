@@ -1,0 +1,271 @@
+"""The index directory on disk: write atomically, load with checks.
+
+Layout of an index directory:
+
+    manifest.json        the commit point: format, model, chunker, counts, hashes, data folder
+    data-<token>/        one generation of data, never modified once the manifest names it
+        articles.jsonl   id, title, text, meta, hash (the text is kept: citations are checked
+                         against it, whether or not the corpus folder is still there)
+        chunks.npz       chunk_article, chunk_start, chunk_end (int32)
+        vectors.npy      chunk vectors, float32 (n_chunks, dim)
+        sentences.npz    sent_article, sent_start, sent_end (int32); sent_vectors (float32)
+        faiss.index      IndexFlatIP over the chunk vectors
+        lexical/         the BM25 index (index.lexical)
+    pending/             embeddings of an unfinished build, so a killed build resumes
+
+A new generation is written into a fresh `data-*` folder, then `manifest.json` is replaced
+(os.replace) to point at it, then older generations are removed. A build killed at any moment
+leaves the previous manifest and its folder intact.
+
+What this module does NOT do: decide what to (re-)embed; that is `index.build`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.articles import Article
+from index.chunking import Chunk
+from index.lexical import LexicalIndex, LexicalIndexError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class IndexError_(Exception):
+    """The index is missing, damaged or built differently; the message says what to run."""
+
+
+class IndexMissing(IndexError_):
+    pass
+
+
+class IndexMismatch(IndexError_):
+    pass
+
+
+def default_index_dir() -> Path:
+    """$ISNAD_INDEX, else a per-user data folder (never the `index/` package of this repo)."""
+    env = os.environ.get("ISNAD_INDEX")
+    if env:
+        return Path(env)
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(data) / "isnad" / "index"
+
+
+@dataclass
+class Index:
+    path: Path
+    manifest: dict
+    articles: list[Article]
+    article_row: dict[str, int]
+    article_hash: list[str]
+    chunk_article: np.ndarray
+    chunk_start: np.ndarray
+    chunk_end: np.ndarray
+    chunk_vectors: np.ndarray
+    faiss_index: object
+    lexical: LexicalIndex
+    sent_article: np.ndarray
+    sent_start: np.ndarray
+    sent_end: np.ndarray
+    sent_vectors: np.ndarray
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest["model"]["id"]
+
+    def __len__(self) -> int:
+        return len(self.chunk_start)
+
+    def chunk(self, i: int) -> Chunk:
+        a = self.articles[self.chunk_article[i]]
+        return Chunk(a.id, int(self.chunk_start[i]), int(self.chunk_end[i]))
+
+    def chunk_text(self, i: int) -> str:
+        return self.articles[self.chunk_article[i]].text[self.chunk_start[i] : self.chunk_end[i]]
+
+    def sentence_rows(self, article_row: int) -> range:
+        lo, hi = np.searchsorted(self.sent_article, [article_row, article_row + 1])
+        return range(int(lo), int(hi))
+
+
+def read_manifest(index_dir: Path) -> dict:
+    """The manifest of `index_dir`, checked for format; IndexMissing if there is no index."""
+    path = Path(index_dir) / MANIFEST
+    if not path.is_file():
+        raise IndexMissing(
+            f"no index at {index_dir}; build one with `isnad index build PATH --index {index_dir}`"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexError_(
+            f"the index manifest {path} is unreadable ({exc}); "
+            f"rebuild with `isnad index build PATH --index {index_dir}`"
+        ) from exc
+    if manifest.get("format") != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"the index at {index_dir} has format {manifest.get('format')}, this isnad reads "
+            f"format {FORMAT_VERSION}; rebuild with `isnad index build PATH --index {index_dir}`"
+        )
+    return manifest
+
+
+def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index:
+    """Load and check the index at `index_dir`.
+
+    `encoder_model_id`, when given, must be the model the index was built with: vectors of
+    two different models cannot be compared.
+    """
+    import faiss
+
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    built_with = manifest["model"]["id"]
+    if encoder_model_id is not None and encoder_model_id != built_with:
+        raise IndexMismatch(
+            f"the index at {index_dir} was built with model {built_with!r}, not "
+            f"{encoder_model_id!r}; rebuild with `isnad index build PATH --index {index_dir}` "
+            "or use the same --model"
+        )
+    data = index_dir / manifest["data"]
+    rebuild = f"rebuild with `isnad index build PATH --index {index_dir}`"
+    try:
+        articles, hashes = [], []
+        with open(data / "articles.jsonl", encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                articles.append(Article(rec["id"], rec["title"], rec["text"], rec["meta"]))
+                hashes.append(rec["hash"])
+        chunks = np.load(data / "chunks.npz")
+        sents = np.load(data / "sentences.npz")
+        vectors = np.load(data / "vectors.npy")
+        fidx = faiss.read_index(str(data / "faiss.index"))
+        lexical = LexicalIndex.load(data / "lexical")
+    except (OSError, ValueError, KeyError, RuntimeError, LexicalIndexError) as exc:
+        raise IndexError_(f"the index at {index_dir} is damaged ({exc}); {rebuild}") from exc
+
+    counts = manifest["counts"]
+    n_chunks = counts["chunks"]
+    dim = manifest["model"]["dim"]
+    sizes_ok = (
+        len(articles) == counts["articles"]
+        and vectors.shape == (n_chunks, dim)
+        and len(chunks["chunk_start"]) == n_chunks
+        and fidx.ntotal == n_chunks
+        and fidx.d == dim
+        and len(lexical) == n_chunks
+        and sents["sent_vectors"].shape == (counts["sentences"], dim)
+    )
+    if not sizes_ok:
+        raise IndexError_(f"the index at {index_dir} is inconsistent (sizes differ); {rebuild}")
+    return Index(
+        path=index_dir,
+        manifest=manifest,
+        articles=articles,
+        article_row={a.id: i for i, a in enumerate(articles)},
+        article_hash=hashes,
+        chunk_article=chunks["chunk_article"],
+        chunk_start=chunks["chunk_start"],
+        chunk_end=chunks["chunk_end"],
+        chunk_vectors=vectors,
+        faiss_index=fidx,
+        lexical=lexical,
+        sent_article=sents["sent_article"],
+        sent_start=sents["sent_start"],
+        sent_end=sents["sent_end"],
+        sent_vectors=sents["sent_vectors"],
+    )
+
+
+def write_index(
+    index_dir: Path,
+    *,
+    manifest: dict,
+    articles: list[Article],
+    hashes: list[str],
+    chunk_arrays: dict[str, np.ndarray],
+    chunk_vectors: np.ndarray,
+    sentence_arrays: dict[str, np.ndarray],
+    lexical: LexicalIndex,
+) -> Path:
+    """Write a new generation and commit it by replacing the manifest. Returns the data folder."""
+    import faiss
+
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"data-{secrets.token_hex(6)}"
+    tmp = index_dir / f".{name}.tmp"
+    tmp.mkdir()
+    try:
+        with open(tmp / "articles.jsonl", "w", encoding="utf-8") as f:
+            for a, h in zip(articles, hashes, strict=True):
+                rec = {
+                    "id": a.id,
+                    "title": a.title,
+                    "text": a.text,
+                    "meta": dict(a.meta),
+                    "hash": h,
+                }
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        np.savez(tmp / "chunks.npz", **chunk_arrays)
+        np.savez(tmp / "sentences.npz", **sentence_arrays)
+        np.save(tmp / "vectors.npy", chunk_vectors)
+        fidx = faiss.IndexFlatIP(chunk_vectors.shape[1])
+        if len(chunk_vectors):
+            fidx.add(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
+        faiss.write_index(fidx, str(tmp / "faiss.index"))
+        (tmp / "lexical").mkdir()
+        lexical.save(tmp / "lexical")
+        _fsync_tree(tmp)
+        os.replace(tmp, index_dir / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    manifest = dict(manifest, data=name, format=FORMAT_VERSION)
+    _atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
+    remove_stale(index_dir, keep=name)
+    return index_dir / name
+
+
+def remove_stale(index_dir: Path, keep: str) -> None:
+    """Remove data generations and leftovers that the manifest does not name."""
+    for child in Path(index_dir).iterdir():
+        stale_data = child.name.startswith("data-") and child.name != keep
+        leftover = child.name.startswith(".data-") and child.name.endswith(".tmp")
+        if stale_data or leftover:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
