@@ -157,5 +157,29 @@ def index_status(index_dir, as_json) -> None:
         click.echo(f"  {s['source']}: {s['reason']}")
 
 
+@main.command("serve")
+@index_option
+@model_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=7860, show_default=True, help="Port to listen on.")
+@click.option(
+    "--corpus",
+    "sources",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Article folders/files the index is built from (default: the bundled seeds/).",
+)
+def serve(index_dir, model, host, port, sources) -> None:
+    """Serve the web UI (chat with cited sources, and index management)."""
+    import app
+
+    try:
+        app.main(
+            index_dir=index_dir, sources=list(sources) or None, host=host, port=port, model=model
+        )
+    except EXPECTED as exc:
+        _fail(exc)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,106 @@
+"""Index build speed: a full build of a JSONL corpus, then an update after changing one article
+and adding one. Prints a table and writes JSON (chunks, texts embedded, rates, wall time, peak RSS).
+
+    python bench/build.py ../shared/corpora/ant-news.jsonl [--index-dir /tmp/isnad-bench/news]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _TimedEncoder:
+    """Passes calls through to an encoder and adds up the time spent embedding."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder, self.seconds = encoder, 0.0
+        self.model_id, self.dim = encoder.model_id, encoder.dim
+
+    def encode_documents(self, texts, **kw):
+        t0 = time.perf_counter()
+        try:
+            return self.encoder.encode_documents(texts, **kw)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("corpus", type=Path, help="a .jsonl dump (id, title, text, ...)")
+    ap.add_argument("--index-dir", type=Path, default=None, help="default: a temporary folder")
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N articles")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "build.json")
+    args = ap.parse_args()
+
+    from index.build import build_index
+    from index.encoder import configure_threads, load_encoder
+
+    configure_threads()
+    encoder = load_encoder(args.model)
+    work = Path(tempfile.mkdtemp(prefix="isnad-bench-"))
+    index_dir = args.index_dir or work / "index"
+    if index_dir.exists():
+        shutil.rmtree(index_dir)
+    corpus = work / "corpus.jsonl"
+    lines = args.corpus.read_text(encoding="utf-8").splitlines()
+    if args.limit:
+        lines = lines[: args.limit]
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    t0 = time.perf_counter()
+    full = build_index([corpus], index_dir, encoder)
+    full_s = time.perf_counter() - t0
+
+    records = [json.loads(x) for x in lines]
+    records[0]["text"] += "\n\nفقرة أضيفت للاختبار: تحديث المقال بعد نشره."
+    records.append(
+        {"id": "bench-added-1", "title": "مقال جديد", "text": "نص مقال جديد أضيف الآن. " * 20}
+    )
+    corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    timed = _TimedEncoder(encoder)
+    t0 = time.perf_counter()
+    update = build_index([corpus], index_dir, timed)
+    update_s = time.perf_counter() - t0
+
+    result = {
+        "corpus": str(args.corpus),
+        "articles": full.articles,
+        "chunks": full.chunks,
+        "sentences": full.sentences,
+        "texts_embedded": full.texts_embedded,
+        "full_build_s": round(full_s, 1),
+        "chunks_per_s_end_to_end": round(full.chunks / full_s, 2),
+        "texts_per_s_end_to_end": round(full.texts_embedded / full_s, 2),
+        "update_changed": update.changed,
+        "update_added": update.added,
+        "update_texts_embedded": update.texts_embedded,
+        "update_s": round(update_s, 2),
+        "update_embedding_s": round(timed.seconds, 2),
+        "update_overhead_s": round(update_s - timed.seconds, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "encoder_dtype": getattr(encoder, "dtype", "?"),
+    }
+    for k, v in result.items():
+        print(f"{k:26} {v}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    if args.index_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
