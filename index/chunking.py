@@ -27,8 +27,9 @@ from index.articles import Article
 CHUNKER_VERSION = 1
 MAX_SENTENCE_CHARS = 400
 
-# Sentence-ending punctuation, optionally followed by closing quotes or brackets.
-_END = r"[.!?؟؛]+[\"'”’»)\]]*"
+# Sentence-ending punctuation, optionally followed by closing quotes or brackets. Matching only
+# from the start of a run keeps "!!!!..." without a space after it linear instead of quadratic.
+_END = r"(?<![.!?؟؛])[.!?؟؛]+[\"'”’»)\]]*"
 _LINE = "\n\u2028\u2029"  # line breaks
 # Tried in order; the splitter keeps each separator at the end of the piece before it.
 _SEPARATORS = [

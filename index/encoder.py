@@ -154,7 +154,9 @@ class SentenceTransformerEncoder(Encoder):
                 convert_to_tensor=True,
                 show_progress_bar=False,
             )
-        return vectors.float().cpu().numpy()
+        # bf16 leaves norms ~1e-3 off unit length: normalise again in float32
+        vectors = vectors.float().cpu().numpy()
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _pick(prompts: dict, names: tuple[str, ...]) -> str | None:

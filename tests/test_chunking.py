@@ -5,7 +5,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index.articles import Article
-from index.chunking import ChunkerSettings, chunk_article, split_sentences
+from index.chunking import (
+    ChunkerSettings,
+    _align,
+    _shadow,
+    _splitter,
+    chunk_article,
+    split_sentences,
+)
 
 S1 = "وَقَالَ الْمُتَحَدِّثُ بِاسْمِ الْوِزَارَةِ إِنَّ الاقتصـــاد نما بنسبة 3.5% في عام 2024."
 S2 = "هل انتهى الاجتماع؟ نعم، انتهى بعد ثلاث ساعات!"
@@ -195,3 +202,15 @@ def test_sentences_cover_every_non_space_character(text):
         covered.update(range(s, e))
         last = e
     assert all(i in covered or ch.isspace() for i, ch in enumerate(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXTS, st.integers(10, 150))
+def test_chunks_are_exactly_the_splitters_pieces(text, size):
+    # The offsets come from splitting a stand-in text (see chunking._shadow); the pieces of the
+    # real text, placed at those offsets, must be what langchain returns for the real text.
+    settings_ = ChunkerSettings(size=size, overlap=size // 4)
+    splitter = _splitter(settings_)
+    pieces = splitter.split_text(text)
+    spans = _align(_shadow(text), splitter.split_text(_shadow(text)), settings_.overlap)
+    assert [text[s:e] for s, e in spans] == pieces
