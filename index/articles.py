@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,9 @@ class _Loader:
             self.skip(source, f"unsupported file type {shown}; isnad reads .txt, .md and .jsonl")
             return
         try:
+            if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block read_bytes
+                self.skip(source, "not a regular file (a pipe, socket or device); remove it")
+                return
             data = path.read_bytes()
         except OSError as e:
             self.skip(source, f"cannot read file: {_os_reason(e)}")

@@ -1,9 +1,10 @@
 """Articles -> overlapping chunks and sentences, as character offsets into `article.text`.
 
 `chunk_article` splits with langchain's RecursiveCharacterTextSplitter (paragraphs, lines,
-sentence ends, spaces, characters; ~600 characters with ~100 overlap) and turns its chunk strings
-back into offsets by an alignment that is checked, so a repeated passage can never be mistaken for
-an earlier copy. Every character of the text lies in some chunk; no chunk is only whitespace.
+sentence ends, spaces, characters; ~600 characters with ~100 overlap). The splitter returns
+strings, not offsets, so it is run on a stand-in copy of the text in which no stretch repeats
+(`_shadow`): each chunk then has exactly one place, even where the article repeats a passage,
+and the placement is checked. Every character lies in some chunk; no chunk is only whitespace.
 `split_sentences` cuts a span into citable sentences: ends only before whitespace (so "3.5" and
 "U.S.A" stay whole), every newline ends one, and the Arabic comma "،" does not.
 
@@ -141,6 +142,8 @@ def _align(text: str, pieces: list[str], overlap: int) -> list[tuple[int, int]]:
     right after the one before, sharing at most `overlap` characters with it, and the last ends
     at len(text). Where a piece matches at several places, all consistent placements are kept
     until the end decides."""
+    if not pieces:
+        return []
     candidates: list[list[int]] = []
     prev: list[int] = []
     for i, piece in enumerate(pieces):

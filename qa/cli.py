@@ -157,6 +157,84 @@ def index_status(index_dir, as_json) -> None:
         click.echo(f"  {s['source']}: {s['reason']}")
 
 
+@main.command("ask")
+@click.argument("question", required=False)
+@click.option(
+    "--questions",
+    "questions_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Batch mode: a .jsonl file of {"id", "question"} objects; one output line each.',
+)
+@index_option
+@model_option
+@click.option("-k", "k", default=10, show_default=True, help="Passages retrieved per question.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per question).")
+def ask(question, questions_file, index_dir, model, k, as_json) -> None:
+    """Answer QUESTION from the index, citing exact spans of the articles."""
+    from index.store import load_index
+    from qa.answer import Answerer, QuestionError, format_answer
+
+    if (question is None) == (questions_file is None):
+        _fail(
+            ValueError(
+                'give a QUESTION or --questions FILE.jsonl (one of them), e.g. isnad ask "..."'
+            )
+        )
+    if k < 1:
+        _fail(ValueError(f"-k must be at least 1, got {k}"))
+    try:
+        batch = _read_questions(questions_file) if questions_file else None
+        encoder = _encoder(model)
+        index = load_index(index_dir or default_index_dir(), encoder_model_id=encoder.model_id)
+    except (*EXPECTED, OSError) as exc:
+        _fail(exc)
+    answerer = Answerer(index, encoder, k=k)
+    if batch is None:
+        try:
+            answer = answerer.ask(question)
+        except QuestionError as exc:
+            _fail(exc)
+        if as_json:
+            click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        else:
+            click.echo(format_answer(answer))
+        return
+    for item in batch:
+        if "error" in item:
+            click.echo(json.dumps(item, ensure_ascii=False))
+            continue
+        try:
+            out = answerer.ask(item["question"]).to_json(id=item["id"])
+        except QuestionError as exc:
+            out = {"id": item["id"], "question": item["question"], "error": str(exc)}
+        click.echo(json.dumps(out, ensure_ascii=False) if as_json else _plain(out, answerer))
+
+
+def _read_questions(path: Path) -> list[dict]:
+    """Batch input: one entry per non-blank line; a bad line becomes an entry with an error."""
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                items.append({"line": n, "error": f"line {n} is not valid JSON"})
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+                items.append({"line": n, "error": f'line {n} has no "question" string'})
+                continue
+            items.append({"id": obj.get("id", n), "question": obj["question"]})
+    return items
+
+
+def _plain(out: dict, answerer) -> str:
+    if "error" in out:
+        return f"[{out['id']}] error: {out['error']}"
+    return f"[{out['id']}] {out['answer']}"
+
+
 @main.command("serve")
 @index_option
 @model_option

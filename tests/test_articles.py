@@ -242,3 +242,11 @@ def test_content_hash_is_stable_and_sees_meta():
     assert content_hash(a) != content_hash(Article("1", "t", ARABIC + " ", meta))
     assert content_hash(a) != content_hash(Article("1", "T", ARABIC, meta))
     assert content_hash(a) != content_hash(Article("1", "t", ARABIC, {**meta, "url": "v"}))
+
+
+def test_a_pipe_is_skipped_not_read(tmp_path):
+    os.mkfifo(tmp_path / "pipe.txt")
+    write(tmp_path / "ok.txt", "ok")
+    articles, skipped = load_articles([tmp_path])
+    assert [a.id for a in articles] == ["ok.txt"]
+    assert "not a regular file" in reasons(skipped, "pipe.txt")[0]
