@@ -81,10 +81,13 @@ def configure_threads(threads: int | None = None) -> int:
     n = threads or int(os.environ.get("ISNAD_THREADS", "0")) or (os.cpu_count() or 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
     _threads = n
+    import faiss
     import torch
 
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    # One exact search over ~20k vectors takes 1.6 ms on one thread, 14 ms on two.
+    faiss.omp_set_num_threads(1)
     return n
 
 

@@ -83,6 +83,11 @@ class _FoldTable(dict):
 _TABLE = _FoldTable()
 
 
+def fold(text: str) -> str:
+    """`normalize(text)[0]` without the offset map (several times faster)."""
+    return text.translate(_TABLE)
+
+
 def normalize(text: str) -> tuple[str, list[int]]:
     """Return (normalised copy, offsets) with len(offsets) == len(copy) + 1.
 
@@ -151,7 +156,7 @@ def _stems(normalised: str) -> Iterator[tuple[str, int, int]]:
 
 def tokenize(text: str) -> list[str]:
     """Stemmed, stopword-free tokens of `text`: tokenize("وَقَالَ المتحدثُ") == ["قال", "متحدث"]."""
-    return [stem for stem, _, _ in _stems(text.translate(_TABLE))]
+    return [stem for stem, _, _ in _stems(fold(text))]
 
 
 def tokenize_with_spans(text: str) -> list[tuple[str, int, int]]:

@@ -172,6 +172,7 @@ def index_status(index_dir, as_json) -> None:
 def ask(question, questions_file, index_dir, model, k, as_json) -> None:
     """Answer QUESTION from the index, citing exact spans of the articles."""
     from index.store import load_index
+    from qa.abstain import AbstainModelError
     from qa.answer import Answerer, QuestionError, format_answer
 
     if (question is None) == (questions_file is None):
@@ -186,9 +187,9 @@ def ask(question, questions_file, index_dir, model, k, as_json) -> None:
         batch = _read_questions(questions_file) if questions_file else None
         encoder = _encoder(model)
         index = load_index(index_dir or default_index_dir(), encoder_model_id=encoder.model_id)
-    except (*EXPECTED, OSError) as exc:
+        answerer = Answerer(index, encoder, k=k)
+    except (*EXPECTED, AbstainModelError, OSError) as exc:
         _fail(exc)
-    answerer = Answerer(index, encoder, k=k)
     if batch is None:
         try:
             answer = answerer.ask(question)

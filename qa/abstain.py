@@ -1,0 +1,168 @@
+"""Answer or abstain: a small logistic regression over retrieval scores, one per question group.
+
+Features of one question's evidence (`features`): the top chunk cosine, the best sentence's
+cosine and score, both relative to what the question's `depth`-th chunk scores (such relative
+scores transfer across scripts better than raw cosines, DESIGN), the share of the question's
+words the top chunk and the best sentence hold, and whether the top passages agree on an
+article. Groups: "same" (the question is written in the corpus' script) and "cross" (it is
+not: word overlap is then zero and cosines run lower), each with its own weights and threshold.
+
+The weights live in qa/abstain_model.json, written by `bench/answers.py --calibrate` from ARCD
+questions asked of their own articles (answerable) and of a news-only index (not answerable),
+calibrated on half of ARCD's articles. They hold for the model they were calibrated with
+(`model_id` in the file); another embedding model needs its own calibration.
+
+What this module does NOT do: fit the model (bench/answers.py does, with scikit-learn), or
+write the abstention text (qa.answer).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.lexical import coverage
+from index.store import Index
+from qa.retrieve import Ranking
+from qa.scoring import Scored
+
+FORMAT = "isnad-abstain 1"
+DEFAULT_PATH = Path(__file__).with_name("abstain_model.json")
+FEATURES = (
+    "top_dense",
+    "top_dense_rel",
+    "best_cosine",
+    "best_cosine_rel",
+    "best_score",
+    "chunk_coverage",
+    "sentence_coverage",
+    "agreement",
+)
+
+
+class AbstainModelError(Exception):
+    """The abstention model file is missing or malformed; the message says what to run."""
+
+
+def features(ranking: Ranking, best: Scored | None, index: Index) -> np.ndarray:
+    """The evidence of one question as a vector in FEATURES order."""
+    if not ranking.hits or best is None:
+        return np.zeros(len(FEATURES))
+    top = ranking.hits[0]
+    words = ranking.lexical_weight > 0
+    chunk_cov = coverage(ranking.question, index.chunk_text(top.chunk_row)) if words else 0.0
+    art = int(index.chunk_article[top.chunk_row])
+    head = ranking.hits[:3]
+    agreement = sum(int(index.chunk_article[h.chunk_row]) == art for h in head) / len(head)
+    top_dense = max(h.dense for h in ranking.hits)
+    return np.array(
+        [
+            top_dense,
+            top_dense - ranking.dense_floor,
+            best.cosine,
+            best.cosine - ranking.sentence_floor,
+            best.score,
+            chunk_cov,
+            best.coverage,
+            agreement,
+        ]
+    )
+
+
+def group_of(ranking: Ranking) -> str:
+    """ "same" when the question is written in a script of the corpus, else "cross"."""
+    return "same" if ranking.lexical_weight > 0 else "cross"
+
+
+@dataclass(frozen=True)
+class GroupModel:
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float  # answer when the probability is at least this
+
+    def probability(self, x: np.ndarray) -> float:
+        z = (np.asarray(x) - np.array(self.mean)) / np.array(self.scale)
+        logit = float(self.intercept + z @ np.array(self.coef))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
+
+
+@dataclass(frozen=True)
+class AbstainModel:
+    groups: dict[str, GroupModel]
+    model_id: str = ""
+    notes: dict | None = None
+
+    def group(self, ranking: Ranking) -> GroupModel:
+        """The weights for this question's group ("same" where a group is missing)."""
+        return self.groups.get(group_of(ranking)) or self.groups["same"]
+
+    def probability(self, ranking: Ranking, x: np.ndarray) -> float:
+        """How likely (0..1) the articles answer the question, from its features `x`."""
+        return self.group(ranking).probability(x)
+
+    def answers(self, ranking: Ranking, x: np.ndarray) -> bool:
+        """True when the evidence is strong enough to answer."""
+        group = self.group(ranking)
+        return group.probability(x) >= group.threshold
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "model_id": self.model_id,
+            "features": list(FEATURES),
+            "groups": {
+                name: {
+                    "mean": list(g.mean),
+                    "scale": list(g.scale),
+                    "coef": list(g.coef),
+                    "intercept": g.intercept,
+                    "threshold": g.threshold,
+                }
+                for name, g in self.groups.items()
+            },
+            "notes": self.notes or {},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AbstainModel:
+        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise AbstainModelError(
+                f"abstention model has format {data.get('format')!r} and features "
+                f"{data.get('features')}, expected {FORMAT!r} with {list(FEATURES)}; "
+                "recalibrate with `python bench/answers.py --calibrate`"
+            )
+        groups = {}
+        for name, g in data["groups"].items():
+            groups[name] = GroupModel(
+                tuple(g["mean"]),
+                tuple(g["scale"]),
+                tuple(g["coef"]),
+                float(g["intercept"]),
+                float(g["threshold"]),
+            )
+        if "same" not in groups:
+            raise AbstainModelError("abstention model has no 'same' group; recalibrate it")
+        return cls(groups, data.get("model_id", ""), data.get("notes"))
+
+
+def load_abstain_model(path: Path = DEFAULT_PATH) -> AbstainModel:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AbstainModelError(
+            f"cannot read the abstention model {path} ({exc}); "
+            "recalibrate with `python bench/answers.py --calibrate`"
+        ) from exc
+    return AbstainModel.from_dict(data)
+
+
+def save_abstain_model(model: AbstainModel, path: Path = DEFAULT_PATH) -> None:
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,275 @@
+"""Questions -> answers made of verified cited spans, or an abstention with the closest passages.
+
+`Answerer(index, encoder).ask(question, history)` retrieves (qa.retrieve), picks the spans to
+cite (qa.compose), decides whether the evidence is strong enough (qa.abstain), and returns an
+`Answer` whose text is the cited sentences with [n] markers. Every citation is checked against
+its article right before it is returned: `text == article.text[start:end]`, inside the article,
+not blank. A failed check is a bug: with `strict=True` (tests) it raises, otherwise the citation
+is dropped and never shown.
+
+A follow-up in a chat ("وماذا عن قسد؟", "and what about 2017?", or any question of at most
+`FOLLOW_UP_WORDS` content words) is retrieved twice, alone and joined to the previous question,
+and the two are fused (qa.retrieve): the follow-up's own topic leads, the chat's context helps.
+
+What this module does NOT do: generate text. The answer is only ever article text, verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.encoder import Encoder
+from index.lexical import normalize, script_of, tokenize
+from index.store import Index
+from qa.abstain import AbstainModel, features, load_abstain_model
+from qa.compose import ComposeSettings, Span, candidates, choose_spans
+from qa.retrieve import Ranking, RetrievalSettings, Retriever
+
+MAX_QUESTION_CHARS = 2000
+FOLLOW_UP_WORDS = 2
+NOT_FOUND = {
+    "arabic": "لا تذكر المقالات إجابة عن هذا السؤال.",
+    "other": "The articles don't say.",
+}
+# On the normalised question: a leading "and ..." / "what about ..." marks a follow-up.
+_FOLLOW_UP = re.compile(
+    r"^\s*(وماذا|وما|ومن|ومتي|وكم|واين|وكيف|وهل|ولماذا|وماذا عن|ماذا عن|وبالنسبه|"
+    r"and|what about|how about|what of|and what)(\s|$)"
+)
+
+
+class QuestionError(Exception):
+    """The question cannot be asked as it is; the message says what to change."""
+
+
+class CitationError(AssertionError):
+    """A citation failed its check against the article text (a bug, raised in strict mode)."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    article_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    published: str | None
+    source: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Passage:
+    article_id: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    abstained: bool
+    text: str
+    citations: tuple[Citation, ...]
+    passages: tuple[Passage, ...]
+
+    def to_json(self, id: str | None = None) -> dict:
+        citations = []
+        for c in self.citations:
+            rec = {
+                "n": c.n,
+                "article_id": c.article_id,
+                "title": c.title,
+                "start": c.start,
+                "end": c.end,
+                "text": c.text,
+            }
+            for key in ("published", "source", "url"):
+                if getattr(c, key) is not None:
+                    rec[key] = getattr(c, key)
+            citations.append(rec)
+        return {
+            "id": id,
+            "question": self.question,
+            "abstained": self.abstained,
+            "answer": self.text,
+            "citations": citations,
+            "passages": [
+                {"article_id": p.article_id, "start": p.start, "end": p.end, "score": p.score}
+                for p in self.passages
+            ],
+        }
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer for a terminal: its text, then each citation (or the closest passages)."""
+    lines = [answer.text, ""]
+    for c in answer.citations:
+        where = ", ".join(x for x in (c.source, c.published) if x)
+        lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
+        lines.append(f"    {c.article_id} [{c.start}:{c.end}]")
+        lines.append(f"    «{_one_line(c.text)}»")
+    if answer.abstained and answer.passages:
+        lines.append("Closest passages:")
+        for p in answer.passages[:3]:
+            lines.append(f"  - {p.article_id} [{p.start}:{p.end}] score {p.score:.3f}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def check_question(question: str) -> str:
+    """The question, stripped; QuestionError if it is empty, only punctuation, or too long."""
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    q = question.strip()
+    if len(q) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"the question has {len(q):,} characters; the limit is {MAX_QUESTION_CHARS:,}: "
+            "shorten it to the question itself"
+        )
+    if not any(c.isalnum() for c in q):
+        raise QuestionError(
+            "the question is empty; ask something the articles may answer, "
+            "e.g. «متى أُعلن وقف إطلاق النار؟» or «Who won the election?»"
+        )
+    return q
+
+
+def is_follow_up(question: str) -> bool:
+    """True for a question that leans on the previous one: it starts with "and ..."/"what
+    about ..." (Arabic or English) or has at most FOLLOW_UP_WORDS content words."""
+    starts_so = bool(_FOLLOW_UP.match(normalize(question)[0]))
+    return starts_so or len(tokenize(question)) <= FOLLOW_UP_WORDS
+
+
+def follow_up_context(question: str, history: Sequence[tuple[str, str]]) -> str | None:
+    """For a follow-up, the earlier questions it leans on joined with it, else None: the last
+    earlier question, and the ones before it while each is itself a follow-up (at most 3)."""
+    earlier = [q.strip() for q, _ in history if isinstance(q, str) and q.strip()]
+    if not earlier or not is_follow_up(question):
+        return None
+    chain = [earlier.pop()]
+    while earlier and len(chain) < 3 and is_follow_up(chain[0]):
+        chain.insert(0, earlier.pop())
+    return " ".join(q[:MAX_QUESTION_CHARS] for q in [*chain, question])
+
+
+class Answerer:
+    """Answers questions over one index. Safe to share across threads: `ask` keeps no state
+    between calls (the encoder is called under a lock)."""
+
+    def __init__(
+        self,
+        index: Index,
+        encoder: Encoder,
+        *,
+        k: int = 10,
+        abstain_model: AbstainModel | None = None,
+        retrieval: RetrievalSettings | None = None,
+        compose: ComposeSettings | None = None,
+        strict: bool = False,
+    ) -> None:
+        assert k > 0, f"k must be positive, got {k}"
+        self.index = index
+        self.k = k
+        self.retriever = Retriever(index, encoder, retrieval or RetrievalSettings())
+        self.abstain_model = abstain_model or load_abstain_model()
+        self.compose = compose or ComposeSettings()
+        self.strict = strict
+
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
+        """Answer one question, in the light of earlier turns [(question, answer text), ...]."""
+        q = check_question(question)
+        return self._answer([q], [follow_up_context(q, history)])[0]
+
+    def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer independent questions (no history); QuestionError names the bad one."""
+        checked = []
+        for i, q in enumerate(questions):
+            try:
+                checked.append(check_question(q))
+            except QuestionError as exc:
+                raise QuestionError(f"question {i + 1}: {exc}") from exc
+        return self._answer(checked, [None] * len(checked))
+
+    def evidence_batch(
+        self, questions: Sequence[str], contexts: Sequence[str | None] | None = None
+    ) -> list[tuple[Ranking, list[Span], np.ndarray]]:
+        """(ranking, spans, features) per question, before deciding to abstain (bench/ uses it
+        to calibrate). `contexts`: see Retriever.rank_batch."""
+        out = []
+        for ranking in self.retriever.rank_batch(list(questions), self.k, contexts=contexts):
+            scored = candidates(ranking, self.index, self.compose)
+            spans = choose_spans(scored, ranking, self.index, self.compose)
+            x = features(ranking, scored[0] if scored else None, self.index)
+            out.append((ranking, spans, x))
+        return out
+
+    def _answer(self, questions: list[str], contexts: list[str | None]) -> list[Answer]:
+        if not questions:
+            return []
+        answers = []
+        for question, (ranking, spans, x) in zip(
+            questions, self.evidence_batch(questions, contexts), strict=True
+        ):
+            passages = tuple(
+                Passage(c.article_id, c.start, c.end, round(h.score, 4))
+                for h in ranking.hits
+                for c in [self.index.chunk(h.chunk_row)]
+            )
+            citations = self._citations(spans) if spans else ()
+            if citations and self.abstain_model.answers(ranking, x):
+                text = " ".join(f"{_one_line(c.text)} [{c.n}]" for c in citations)
+                answers.append(Answer(question, False, text, citations, passages))
+            else:
+                message = NOT_FOUND["arabic" if script_of(question) == "arabic" else "other"]
+                answers.append(Answer(question, True, message, (), passages))
+        return answers
+
+    def _citations(self, spans: list[Span]) -> tuple[Citation, ...]:
+        out: list[Citation] = []
+        for span in spans:
+            article = self.index.articles[span.article_row]
+            citation = Citation(
+                n=len(out) + 1,
+                article_id=article.id,
+                title=article.title,
+                start=span.start,
+                end=span.end,
+                text=article.text[span.start : span.end],
+                published=article.meta.get("published"),
+                source=article.meta.get("source"),
+                url=article.meta.get("url"),
+            )
+            problem = verify(citation, self.index)
+            if problem:
+                if self.strict:
+                    raise CitationError(problem)
+                continue  # never shown; numbering stays consecutive
+            out.append(citation)
+        return tuple(out)
+
+
+def verify(citation: Citation, index: Index) -> str:
+    """What is wrong with a citation, or "" when it is exactly a non-blank span of its article."""
+    row = index.article_row.get(citation.article_id)
+    if row is None:
+        return f"citation [{citation.n}]: no article {citation.article_id!r} in the index"
+    text = index.articles[row].text
+    if not 0 <= citation.start < citation.end <= len(text):
+        return f"citation [{citation.n}]: span {citation.start}:{citation.end} outside the article"
+    if text[citation.start : citation.end] != citation.text:
+        where = f"{citation.article_id}[{citation.start}:{citation.end}]"
+        return f"citation [{citation.n}]: text differs from {where}"
+    if not citation.text.strip():
+        return f"citation [{citation.n}]: blank span"
+    return ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
