@@ -1,0 +1,173 @@
+"""The UI in a real browser: an Arabic question, its citation opened and highlighted, RTL layout.
+
+Drives Debian's headless Chromium (`apt-get install chromium`) through Playwright for Python;
+Playwright's own browser download is not used. The app runs in-process with the real model over
+a small index of seed articles (plus one carrying HTML), built in a temp folder.
+
+Environment knobs, for the README screenshot:
+    ISNAD_BROWSER_INDEX=/tmp/ix-real   serve (a copy of) this index instead of the small one
+    ISNAD_SCREENSHOT=docs/screenshot.png   where to save the screenshot (default: a temp file)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+import app
+from index.build import build_index
+from index.store import load_index, read_manifest
+from qa.answer import Answerer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parent.parent
+SEED_RECORDS = 8  # the first records of the seed sample; the first is the one asked about
+QUESTION = "متى سيعلن محسن مرزوق عن البديل السياسي؟"
+HTML_ARTICLE = {
+    "id": "html-1",
+    "title": "<script>alert('title')</script> بلدية صفاقس تفتتح مكتبة",
+    "text": (
+        "أعلنت بلدية صفاقس <img src=x onerror=alert(1)> عن افتتاح مكتبة عمومية جديدة في وسط "
+        "المدينة يوم السبت القادم، وتضم المكتبة عشرة آلاف كتاب.\n"
+    ),
+    "published": "2025-07-01",
+}
+HTML_QUESTION = "متى ستفتتح بلدية صفاقس المكتبة العمومية الجديدة؟"
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, real_encoder):
+    """(url, index_dir, whether the index is the small built-in one) of a running app."""
+    tmp = tmp_path_factory.mktemp("browser")
+    given = os.environ.get("ISNAD_BROWSER_INDEX")
+    if given:
+        index_dir = tmp / "ix"
+        shutil.copytree(given, index_dir)
+        sources = [Path(s) for s in read_manifest(index_dir)["sources"]]
+    else:
+        corpus = tmp / "corpus"
+        corpus.mkdir()
+        seeds = (ROOT / "seeds" / "ant-news-sample.jsonl").read_text(encoding="utf-8")
+        lines = seeds.splitlines()[:SEED_RECORDS] + [json.dumps(HTML_ARTICLE, ensure_ascii=False)]
+        (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        index_dir = tmp / "ix"
+        build_index([corpus], index_dir, real_encoder)
+        sources = [corpus]
+    demo = app.create_app(index_dir, sources, tmp / "uploads", encoder=real_encoder)
+    port = free_port()
+    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/", index_dir, not given
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def ask_in_page(page, url: str, question: str) -> None:
+    page.goto(url)
+    box = page.locator("#isnad-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    page.locator("#isnad-chat .isnad-answer").last.wait_for(timeout=30_000)
+
+
+def open_first_source(page) -> str:
+    """Click the first source of the last answer; the highlighted text in the article view."""
+    page.locator("#isnad-sources label").first.click()
+    mark = page.locator("#isnad-article #isnad-mark")
+    mark.wait_for(timeout=15_000)
+    page.wait_for_function(  # scrolled into view inside the article pane
+        """() => { const m = document.querySelector('#isnad-mark');
+                   const b = m.closest('.isnad-article-body').getBoundingClientRect();
+                   const r = m.getBoundingClientRect();
+                   return r.top >= b.top - 1 && r.top < b.bottom; }""",
+        timeout=5_000,
+    )
+    return mark.evaluate("m => m.textContent")
+
+
+def test_arabic_question_cites_a_span_that_opens_highlighted_and_reads_rtl(
+    served, browser, real_encoder, tmp_path
+):
+    url, index_dir, _ = served
+    expected = Answerer(load_index(index_dir), real_encoder).ask(QUESTION)
+    page = browser.new_page(viewport={"width": 1400, "height": 860})
+    ask_in_page(page, url, QUESTION)
+
+    answer = page.locator("#isnad-chat .isnad-answer-text").last
+    assert answer.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    question = page.locator("#isnad-chat .isnad-question").last
+    assert question.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    assert not expected.abstained, expected.text
+    assert page.locator("#isnad-chat .isnad-abstain").count() == 0
+
+    highlighted = open_first_source(page)
+    first = expected.citations[0]
+    assert highlighted == first.text
+    article = load_index(index_dir).articles
+    assert (
+        next(a for a in article if a.id == first.article_id).text[first.start : first.end]
+        == highlighted
+    )
+    body = page.locator("#isnad-article .isnad-article-body")
+    assert body.evaluate("e => getComputedStyle(e).direction") == "rtl"
+
+    shot = Path(os.environ.get("ISNAD_SCREENSHOT") or tmp_path / "screenshot.png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    page.close()
+
+
+def test_html_in_an_article_shows_as_text_and_never_runs(served, browser):
+    url, _, small = served
+    if not small:
+        pytest.skip("the HTML article is only in the small built-in index")
+    page = browser.new_page(viewport={"width": 1400, "height": 860})
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    ask_in_page(page, url, HTML_QUESTION)
+    open_first_source(page)
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    assert page.locator("img[src='x']").count() == 0
+    assert "<script>alert('title')</script>" in page.locator("#isnad-chat").inner_text()
+    article_text = page.locator("#isnad-article").inner_text()
+    assert "<img src=x onerror=alert(1)>" in article_text
+    page.close()

@@ -1,0 +1,81 @@
+"""The live index: the (Index, Answerer) pair questions use, swapped after a rebuild commits.
+
+`LiveIndex` loads the index at start (if there is one), hands out the current pair with
+`snapshot()`, and `rebuild()`s from its sources one build at a time, swapping the new pair in
+under a lock once the build has committed. A question uses the pair current when it starts and
+never waits for a build. `ask` answers one question against such a snapshot and keeps the
+articles it cites as a `Turn`, so a later rebuild cannot change an answer already shown.
+
+What this module does NOT do: render (ui/render.py), check uploads (ui/uploads.py), touch
+Gradio (app.py), or retrieve, compose and abstain (qa/).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from index.build import BuildReport, build_index
+from index.encoder import Encoder
+from index.store import Index, IndexMissing, load_index
+from qa.answer import Answerer
+from ui.render import CLOSEST, Turn
+
+
+class LiveIndex:
+    """The current (Index, Answerer), replaced atomically after a rebuild commits.
+
+    Builds are serialised (one at a time, others wait); questions never wait for a build.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        sources: Sequence[Path],
+        encoder: Encoder,
+        answerer: Callable[[Index, Encoder], Answerer] = Answerer,
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.sources = [Path(s) for s in sources]
+        self.encoder = encoder
+        self.make_answerer = answerer
+        self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._current = None
+        try:
+            self._current = self._load()
+        except IndexMissing:
+            pass  # the UI says so; the first upload or rebuild creates the index
+
+    def _load(self):
+        index = load_index(self.index_dir, encoder_model_id=self.encoder.model_id)
+        return index, self.make_answerer(index, self.encoder)
+
+    def snapshot(self):
+        """(index, answerer) as of now; IndexMissing if nothing was built yet."""
+        with self._lock:
+            current = self._current
+        if current is None:
+            raise IndexMissing("no index yet; add articles in the Index tab or press Rebuild")
+        return current
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> BuildReport:
+        """Bring the index up to date with the sources, then switch questions over to it."""
+        with self._build_lock:
+            report = build_index(self.sources, self.index_dir, self.encoder, progress=progress)
+            current = self._load()
+            with self._lock:
+                self._current = current
+        return report
+
+
+def ask(live: LiveIndex, question: str, turns: Sequence[Turn]) -> list[Turn]:
+    """Answer `question` after the earlier turns; returns the turns with the new one added."""
+    index, answerer = live.snapshot()
+    history = [(t.answer.question, t.answer.text) for t in turns]
+    answer = answerer.ask(question, history)
+    ids = {c.article_id for c in answer.citations}
+    ids |= {p.article_id for p in answer.passages[:CLOSEST]}
+    articles = {i: index.articles[index.article_row[i]] for i in ids if i in index.article_row}
+    return [*turns, Turn(answer, articles)]

@@ -1,0 +1,201 @@
+"""HTML for the chat, the source viewer and the index status, from answers and articles.
+
+Every piece of article text, title and question is HTML-escaped where it is rendered, and every
+element that shows text has `dir="auto"` (app.py's CSS adds `unicode-bidi: plaintext`), so
+Arabic reads right to left and English left to right, each on its own. A cited span is
+highlighted as `article.text[start:end]` exactly, inside `<mark id="isnad-mark">`; nothing is
+stripped, rewritten or searched for again.
+
+What this module does NOT do: answer questions (ui/live.py, qa/), read uploads (ui/uploads.py),
+or know about Gradio beyond returning the role/content dicts its Chatbot shows (app.py).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.articles import Article
+from index.store import IndexError_, read_manifest
+from qa.answer import Answer
+
+CLOSEST = 3  # passages shown with an abstention
+EXCERPT_CHARS = 300  # ... each cut to this in the chat (the article view shows all of it)
+ABSTAIN_LABEL = "لا تذكر المقالات إجابة · The articles do not say"
+EMPTY_VIEW = "اختر مصدرًا لعرض المقالة · Choose a source to read its article"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and its answer, with the articles it cites as they were when answered."""
+
+    answer: Answer
+    articles: dict[str, Article]
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def esc_line(text: str) -> str:
+    """Escaped, newlines as <br>: chat messages are Markdown, where a blank line ends raw HTML."""
+    return esc(text).replace("\n", "<br>")
+
+
+def with_refs(text: str) -> str:
+    """Escaped answer text with its [n] markers set apart."""
+    return re.sub(r"\[(\d+)\]", r'<span class="isnad-ref">[\1]</span>', esc_line(text))
+
+
+def meta_line(published: str | None, source: str | None, url: str | None) -> str:
+    parts = [esc(p) for p in ((published or "")[:10], source or "") if p]
+    if url and url.startswith(("http://", "https://")):
+        parts.append(
+            f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">رابط · link</a>'
+        )
+    return f'<span class="isnad-meta" dir="auto">{" · ".join(parts)}</span>' if parts else ""
+
+
+def render_question(question: str) -> str:
+    return f'<div class="isnad-question" dir="auto">{esc_line(question)}</div>'
+
+
+def render_answer(turn: Turn) -> str:
+    """The answer bubble: text with [n] markers, then the numbered sources and quoted spans;
+    an abstention gets its own label and lists the closest passages instead."""
+    a = turn.answer
+    if a.abstained:
+        items = []
+        for i, p in enumerate(a.passages[:CLOSEST], start=1):
+            art = turn.articles.get(p.article_id)
+            if art is None:
+                continue
+            quote = art.text[p.start : p.end]
+            quote = quote if len(quote) <= EXCERPT_CHARS else quote[:EXCERPT_CHARS] + "…"
+            items.append(_source_item(f"≈{i}", art.title, _meta_of(art), quote))
+        closest = (
+            '<div class="isnad-sources-head" dir="auto">أقرب المقاطع · Closest passages</div>'
+            f'<ol class="isnad-sources">{"".join(items)}</ol>'
+            if items
+            else ""
+        )
+        return (
+            '<div class="isnad-answer isnad-abstain" dir="auto">'
+            f'<div class="isnad-abstain-label" dir="auto">{esc(ABSTAIN_LABEL)}</div>'
+            f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>{closest}</div>'
+        )
+    items = [
+        _source_item(f"[{c.n}]", c.title, meta_line(c.published, c.source, c.url), c.text)
+        for c in a.citations
+    ]
+    return (
+        '<div class="isnad-answer" dir="auto">'
+        f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>'
+        f'<ol class="isnad-sources">{"".join(items)}</ol></div>'
+    )
+
+
+def _meta_of(article: Article) -> str:
+    m = article.meta
+    return meta_line(m.get("published"), m.get("source"), m.get("url"))
+
+
+def _source_item(label: str, title: str, meta: str, quote: str) -> str:
+    return (
+        f'<li class="isnad-source" dir="auto"><span class="isnad-ref">{esc(label)}</span> '
+        f'<span class="isnad-title" dir="auto">{esc(title)}</span> {meta}'
+        f'<blockquote class="isnad-quote" dir="auto">{esc_line(quote)}</blockquote></li>'
+    )
+
+
+def chat_messages(turns: Sequence[Turn]) -> list[dict]:
+    """The conversation as Chatbot messages (role/content dicts of escaped HTML)."""
+    out = []
+    for t in turns:
+        out.append({"role": "user", "content": render_question(t.answer.question)})
+        out.append({"role": "assistant", "content": render_answer(t)})
+    return out
+
+
+def source_choices(turn: Turn | None) -> list[tuple[str, str]]:
+    """(label, value) for each source of an answer: "c<n>" citations, "p<i>" passages."""
+    if turn is None:
+        return []
+    if not turn.answer.abstained:
+        return [(f"[{c.n}] {_short(c.title)}", f"c{c.n}") for c in turn.answer.citations]
+    return [
+        (f"≈{i} {_short(turn.articles[p.article_id].title)}", f"p{i}")
+        for i, p in enumerate(turn.answer.passages[:CLOSEST], start=1)
+        if p.article_id in turn.articles
+    ]
+
+
+def _short(title: str, n: int = 80) -> str:
+    return title if len(title) <= n else title[: n - 1] + "…"
+
+
+def render_article(article: Article, start: int, end: int, note: str = "") -> str:
+    """The article with text[start:end] in <mark id="isnad-mark">, exactly, nothing rewritten."""
+    assert 0 <= start <= end <= len(article.text), f"span {start}:{end} outside the article"
+    t = article.text
+    note_html = f'<div class="isnad-note" dir="auto">{esc(note)}</div>' if note else ""
+    return (
+        '<div class="isnad-article" dir="auto">'
+        f'<h3 class="isnad-article-title" dir="auto">{esc(article.title)}</h3>'
+        f"{_meta_of(article)}{note_html}"
+        f'<div class="isnad-article-body" dir="auto">{esc(t[:start])}'
+        f'<mark id="isnad-mark" class="isnad-mark">{esc(t[start:end])}</mark>'
+        f"{esc(t[end:])}</div></div>"
+    )
+
+
+def render_empty_view() -> str:
+    return f'<div class="isnad-empty" dir="auto">{esc(EMPTY_VIEW)}</div>'
+
+
+def open_source(turns: Sequence[Turn], choice: str | None) -> str:
+    """The article behind source `choice` of the last answer, its cited span highlighted."""
+    if not turns or not choice:
+        return render_empty_view()
+    turn = turns[-1]
+    kind, n = choice[0], int(choice[1:])
+    if kind == "c":
+        c = next(c for c in turn.answer.citations if c.n == n)
+        article, start, end = turn.articles[c.article_id], c.start, c.end
+        assert article.text[start:end] == c.text, f"citation [{n}] does not match its article"
+        return render_article(article, start, end)
+    p = turn.answer.passages[n - 1]
+    note = "مقطع قريب، ليس إجابة · A nearby passage, not an answer"
+    return render_article(turn.articles[p.article_id], p.start, p.end, note)
+
+
+def render_status(index_dir: Path, building: bool = False) -> str:
+    """What the index holds: counts, model, last build, sources, skipped files and why."""
+    try:
+        m = read_manifest(index_dir)
+    except IndexError_ as exc:
+        return f'<div class="isnad-status" dir="auto">{esc(str(exc))}</div>'
+    c = m["counts"]
+    rows = [
+        ("المقالات · Articles", f"{c['articles']:,}"),
+        ("المقاطع · Chunks", f"{c['chunks']:,}"),
+        ("النموذج · Model", f"{m['model']['id']} ({m['model']['dim']})"),
+        ("آخر بناء · Last build", m["built_at"]),
+        ("المصادر · Sources", ", ".join(m["sources"])),
+        ("الفهرس · Index", str(index_dir)),
+    ]
+    table = "".join(f'<tr><th>{esc(k)}</th><td dir="auto">{esc(v)}</td></tr>' for k, v in rows)
+    skipped = "".join(
+        f'<li dir="auto"><code>{esc(s["source"])}</code>: {esc(s["reason"])}</li>'
+        for s in m["skipped"]
+    )
+    skipped_html = (
+        f"<h4>ملفات متروكة · Skipped ({len(m['skipped'])})</h4><ul>{skipped}</ul>"
+        if skipped
+        else "<h4>لا ملفات متروكة · Nothing skipped</h4>"
+    )
+    # Labels are Arabic first: the container resolves to RTL, values decide their own way.
+    return f'<div class="isnad-status" dir="auto"><table>{table}</table>{skipped_html}</div>'
