@@ -1,0 +1,81 @@
+"""The `isnad ask` command line: the JSON contract, batch mode, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from index.build import build_index
+from qa import cli
+from tests.conftest import FakeEncoder
+from tests.test_answer import write_corpus
+
+KEYS = {"id", "question", "abstained", "answer", "citations", "passages"}
+
+
+@pytest.fixture
+def index_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_encoder", lambda model: FakeEncoder())
+    ix = tmp_path / "ix"
+    build_index([write_corpus(tmp_path)], ix, FakeEncoder())
+    return str(ix)
+
+
+def run(*args):
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def test_ask_json_has_the_public_shape(index_dir):
+    out = run("ask", "وزارة الدفاع التركية والإدارة السورية", "--index", index_dir, "-k", "3",
+              "--json")  # fmt: skip
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert set(data) == KEYS
+    assert len(data["passages"]) == 3
+    assert all(set(p) == {"article_id", "start", "end", "score"} for p in data["passages"])
+    for c in data["citations"]:
+        assert {"n", "article_id", "title", "start", "end", "text"} <= set(c)
+
+
+def test_ask_prints_a_readable_answer(index_dir):
+    out = run("ask", "وزارة الدفاع التركية", "--index", index_dir)
+    assert out.exit_code == 0 and out.output.strip()
+    assert not out.output.lstrip().startswith("{")
+
+
+def test_batch_mode_answers_every_line_in_order(index_dir, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id": "a", "question": "أسعار النفط", "gold": "ignored"}\n'
+        "not json\n"
+        '{"id": 7, "question": "   "}\n'
+        "\n"
+        '{"id": "d", "question": "Stocks on Monday"}\n',
+        encoding="utf-8",
+    )
+    out = run("ask", "--questions", str(questions), "--index", index_dir, "--json")
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(x) for x in out.output.splitlines()]
+    assert [x.get("id", x.get("line")) for x in lines] == ["a", 2, 7, "d"]
+    assert set(lines[0]) == KEYS and set(lines[3]) == KEYS
+    assert "not valid JSON" in lines[1]["error"] and "empty" in lines[2]["error"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ask", "--index", "{ix}"], "give a QUESTION"),
+        (["ask", "?!،", "--index", "{ix}"], "question"),
+        (["ask", "x" * 10_000, "--index", "{ix}"], "the limit is 2,000"),
+        (["ask", "سؤال", "--index", "{missing}"], "isnad index build"),
+        (["ask", "سؤال", "--index", "{ix}", "-k", "0"], "-k must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(index_dir, tmp_path, args, message):
+    args = [a.format(ix=index_dir, missing=tmp_path / "none") for a in args]
+    out = run(*args)
+    assert out.exit_code == 1
+    assert out.output.count("\n") == 1 and out.output.startswith("isnad: error:")
+    assert message in out.output
