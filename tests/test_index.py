@@ -295,3 +295,11 @@ def test_cli_build_and_status(corpus, tmp_path, monkeypatch):
     assert "isnad index build" in missing.output
     nothing = runner.invoke(cli.main, ["index", "build", str(tmp_path / "nope"), "--index", ix])
     assert nothing.exit_code == 1 and "no such file or folder" in nothing.output
+
+
+def test_a_10_mb_article_is_skipped_with_a_reason(corpus, tmp_path, fake_encoder):
+    (corpus / "huge.txt").write_text("عنوان\n\n" + "كلمة " * 2_000_000, encoding="utf-8")
+    report = build_index([corpus], tmp_path / "ix", fake_encoder)
+    assert report.articles == 3
+    (reason,) = [s.reason for s in report.skipped if s.source.endswith("huge.txt")]
+    assert "--max-chars" in reason and "\n" not in reason
