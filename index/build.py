@@ -28,12 +28,13 @@ import numpy as np
 from index.articles import Article, Skipped, content_hash, load_articles
 from index.chunking import ChunkerSettings, chunk_article, split_sentences
 from index.encoder import Encoder
-from index.lexical import LexicalIndex
+from index.lexical import LexicalIndex, tokenize
 from index.store import (
     Index,
     IndexError_,
     IndexMissing,
     load_index,
+    read_chunk_tokens,
     read_manifest,
     write_index,
 )
@@ -102,8 +103,8 @@ def build_index(
 
         chunk_vectors = plan.assemble_chunk_vectors(old, pending, encoder.dim)
         sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
-        chunk_texts = [articles[a].text[s:e] for a, s, e, _ in plan.chunks]
-        lexical = LexicalIndex.build(chunk_texts)
+        chunk_tokens = _chunk_tokens(articles, plan.chunks, old)
+        lexical = LexicalIndex.from_tokens(chunk_tokens)
         manifest = {
             "model": {"id": encoder.model_id, "dim": encoder.dim},
             "chunker": settings.as_dict(),
@@ -111,7 +112,7 @@ def build_index(
             "sources": [str(Path(p).resolve()) for p in paths],
             "counts": {
                 "articles": len(articles),
-                "chunks": len(chunk_texts),
+                "chunks": len(chunk_tokens),
                 "sentences": len(sent_vectors),
                 "skipped": len(skipped),
             },
@@ -127,6 +128,7 @@ def build_index(
             chunk_vectors=chunk_vectors,
             sentence_arrays={**plan.sentence_arrays(), "sent_vectors": sent_vectors},
             lexical=lexical,
+            chunk_tokens=chunk_tokens,
         )
         pending.clear()
 
@@ -134,7 +136,7 @@ def build_index(
     return BuildReport(
         index_dir=index_dir,
         articles=len(articles),
-        chunks=len(chunk_texts),
+        chunks=len(chunk_tokens),
         sentences=len(sent_vectors),
         added=[a.id for a in articles if a.id not in old_ids],
         changed=plan.changed,
@@ -227,6 +229,16 @@ def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings)
             plan.sents.append((row, s, e, ("new", text)))
             plan.texts_to_embed.append(text)
     return plan
+
+
+def _chunk_tokens(articles: list[Article], chunks, old: Index | None) -> list[list[str]]:
+    """BM25 tokens per chunk: the stored ones for reused chunks, tokenised anew otherwise."""
+    stored = read_chunk_tokens(old) if old is not None else None
+    out = []
+    for row, start, end, (kind, ref) in chunks:
+        reuse = kind == "old" and stored is not None
+        out.append(stored[ref] if reuse else tokenize(articles[row].text[start:end]))
+    return out
 
 
 def _arrays(prefix: str, rows: list[tuple[int, int, int, tuple]]) -> dict[str, np.ndarray]:

@@ -11,6 +11,8 @@ Layout of an index directory:
         sentences.npz    sent_article, sent_start, sent_end (int32); sent_vectors (float32)
         faiss.index      IndexFlatIP over the chunk vectors
         lexical/         the BM25 index (index.lexical)
+        tokens.txt       each chunk's BM25 tokens, one line per chunk, so an update
+                         tokenises only the new chunks
     pending/             embeddings of an unfinished build, so a killed build resumes
 
 A new generation is written into a fresh `data-*` folder, then `manifest.json` is replaced
@@ -33,7 +35,7 @@ import numpy as np
 
 from index.articles import Article
 from index.chunking import Chunk
-from index.lexical import LexicalIndex, LexicalIndexError
+from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -196,6 +198,7 @@ def write_index(
     chunk_vectors: np.ndarray,
     sentence_arrays: dict[str, np.ndarray],
     lexical: LexicalIndex,
+    chunk_tokens: list[list[str]],
 ) -> Path:
     """Write a new generation and commit it by replacing the manifest. Returns the data folder."""
     import faiss
@@ -225,15 +228,29 @@ def write_index(
         faiss.write_index(fidx, str(tmp / "faiss.index"))
         (tmp / "lexical").mkdir()
         lexical.save(tmp / "lexical")
+        with open(tmp / "tokens.txt", "w", encoding="utf-8") as f:
+            f.writelines(" ".join(tokens) + "\n" for tokens in chunk_tokens)
         _fsync_tree(tmp)
         os.replace(tmp, index_dir / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    manifest = dict(manifest, data=name, format=FORMAT_VERSION)
+    manifest = dict(manifest, data=name, format=FORMAT_VERSION, tokenizer=TOKENIZER_VERSION)
     _atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
     remove_stale(index_dir, keep=name)
     return index_dir / name
+
+
+def read_chunk_tokens(index: Index) -> list[list[str]] | None:
+    """The stored BM25 tokens of every chunk, or None if absent or from another tokenizer."""
+    if index.manifest.get("tokenizer") != TOKENIZER_VERSION:
+        return None
+    try:
+        with open(index.path / index.manifest["data"] / "tokens.txt", encoding="utf-8") as f:
+            tokens = [line.split() for line in f]
+    except OSError:
+        return None
+    return tokens if len(tokens) == len(index) else None
 
 
 def remove_stale(index_dir: Path, keep: str) -> None:
