@@ -25,7 +25,13 @@ import gradio as gr
 from index.articles import ArticleError
 from index.build import build_index
 from index.encoder import Encoder, EncoderError
-from index.store import IndexError_, IndexMissing, default_index_dir, read_manifest
+from index.store import (
+    IndexError_,
+    IndexMissing,
+    default_data_dir,
+    default_index_dir,
+    read_manifest,
+)
 from qa.abstain import AbstainModelError
 from qa.answer import QuestionError
 from ui.live import LiveIndex, ask
@@ -263,9 +269,8 @@ def main(
     configure_threads()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     index_dir = Path(index_dir) if index_dir else default_index_dir()
-    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
     upload_dir = Path(
-        upload_dir or os.environ.get("ISNAD_UPLOADS") or Path(data) / "isnad" / "uploads"
+        upload_dir or os.environ.get("ISNAD_UPLOADS") or default_data_dir() / "uploads"
     )
     upload_dir.mkdir(parents=True, exist_ok=True)
     encoder = load_encoder(model)

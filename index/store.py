@@ -53,13 +53,16 @@ class IndexMismatch(IndexError_):
     pass
 
 
+def default_data_dir() -> Path:
+    """isnad's per-user data folder: $XDG_DATA_HOME/isnad, else ~/.local/share/isnad."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(data) / "isnad"
+
+
 def default_index_dir() -> Path:
     """$ISNAD_INDEX, else a per-user data folder (never the `index/` package of this repo)."""
     env = os.environ.get("ISNAD_INDEX")
-    if env:
-        return Path(env)
-    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return Path(data) / "isnad" / "index"
+    return Path(env) if env else default_data_dir() / "index"
 
 
 @dataclass
