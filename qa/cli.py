@@ -77,7 +77,9 @@ def index_build(paths, index_dir, model, max_chars, as_json) -> None:
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="text", desc="embedding", file=sys.stderr)
+            bar = tqdm(
+                total=total, unit="passage", desc="embedding chunks and sentences", file=sys.stderr
+            )
         bar.update(done - bar.n)
 
     try:
