@@ -30,6 +30,7 @@ from index.chunking import ChunkerSettings, chunk_article, split_sentences
 from index.encoder import Encoder
 from index.lexical import LexicalIndex, tokenize
 from index.store import (
+    DAMAGED,
     Index,
     IndexError_,
     IndexMissing,
@@ -89,6 +90,18 @@ def build_index(
     except OSError as exc:
         raise BuildError(f"cannot create the index folder {index_dir} ({exc.strerror})") from exc
 
+    try:
+        return _build_locked(
+            articles, skipped, paths, index_dir, encoder, settings, progress, started
+        )
+    except OSError as exc:  # disk full, read-only folder, ...: the old index is untouched
+        raise BuildError(
+            f"the build could not write to {index_dir} ({exc.strerror or exc}); the index was not "
+            "changed; free space or fix permissions and build again"
+        ) from exc
+
+
+def _build_locked(articles, skipped, paths, index_dir, encoder, settings, progress, started):
     with _build_lock(index_dir):
         old, note = _previous(index_dir, encoder, settings)
         plan = _plan(articles, old, settings)
@@ -268,7 +281,7 @@ class _Pending:
             try:
                 with np.load(shard) as data:
                     keys, vecs = data["keys"], data["vectors"]
-            except (OSError, ValueError, KeyError):
+            except DAMAGED:
                 continue  # a shard cut short by a kill: its texts are embedded again
             self.vectors.update(zip(keys.tolist(), vecs, strict=True))
         self._next = len(list(self.folder.glob("shard-*.npz")))

@@ -221,7 +221,7 @@ def convert_bundle(source: Path, out_dir: Path) -> None:
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     _write_json(out_dir / "config.json", _bert_config(cfg, bundle.special))
     _write_tokenizer(bundle, out_dir)
-    _write_sentence_transformers_files(out_dir, cfg["max_pos"])
+    _write_sentence_transformers_files(out_dir, cfg["max_pos"], cfg["hidden"])
     (out_dir / "isnad_model_id.txt").write_text(DEFAULT_MODEL_ID + "\n", encoding="utf-8")
 
 
@@ -327,7 +327,7 @@ def _compile_charsmap(table: dict[int, str]) -> bytes:
     return proto.normalizer_spec.precompiled_charsmap
 
 
-def _write_sentence_transformers_files(out_dir: Path, max_pos: int) -> None:
+def _write_sentence_transformers_files(out_dir: Path, max_pos: int, hidden: int) -> None:
     import sentence_transformers
     import torch
     import transformers
@@ -346,7 +346,11 @@ def _write_sentence_transformers_files(out_dir: Path, max_pos: int) -> None:
     (out_dir / "1_Pooling").mkdir(exist_ok=True)
     _write_json(
         out_dir / "1_Pooling" / "config.json",
-        {"word_embedding_dimension": 384, "pooling_mode_mean_tokens": True, "include_prompt": True},
+        {
+            "word_embedding_dimension": hidden,
+            "pooling_mode_mean_tokens": True,
+            "include_prompt": True,
+        },
     )
     (out_dir / "2_Normalize").mkdir(exist_ok=True)
     _write_json(

@@ -155,7 +155,7 @@ class SentenceTransformerEncoder(Encoder):
         self.dtype = "bf16" if use_bf16 else "fp32"
         self._model = model
         self.dim = int(model.get_embedding_dimension())
-        self.model_id = _model_id(model, self.name_or_path)
+        self.model_id = _model_id(self.name_or_path)
         prompts = model.prompts or {}
         self._query_prompt = _pick(prompts, ("query",))
         self._document_prompt = _pick(prompts, ("passage", "document", "doc", "corpus"))
@@ -190,7 +190,7 @@ def _pick(prompts: dict, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _model_id(model, name_or_path: str) -> str:
+def _model_id(name_or_path: str) -> str:
     """A stable id for the manifest: the directory's recorded id, else the name given."""
     path = Path(name_or_path)
     marker = path / "isnad_model_id.txt"

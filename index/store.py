@@ -28,6 +28,7 @@ import json
 import os
 import secrets
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from index.chunking import Chunk
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError
 
 FORMAT_VERSION = 1
+# What reading a damaged or cut-short file raises (a truncated .npz: BadZipFile or EOFError).
+DAMAGED = (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile)
 MANIFEST = "manifest.json"
 
 
@@ -134,15 +137,18 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
 
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
-    built_with = manifest["model"]["id"]
+    rebuild = f"rebuild with `isnad index build PATH --index {index_dir}`"
+    try:
+        built_with, dim = manifest["model"]["id"], manifest["model"]["dim"]
+        counts, data = manifest["counts"], index_dir / manifest["data"]
+    except (KeyError, TypeError) as exc:
+        raise IndexError_(f"the index manifest at {index_dir} is incomplete; {rebuild}") from exc
     if encoder_model_id is not None and encoder_model_id != built_with:
         raise IndexMismatch(
             f"the index at {index_dir} was built with model {built_with!r}, not "
             f"{encoder_model_id!r}; rebuild with `isnad index build PATH --index {index_dir}` "
             "or use the same --model"
         )
-    data = index_dir / manifest["data"]
-    rebuild = f"rebuild with `isnad index build PATH --index {index_dir}`"
     try:
         articles, hashes = [], []
         with open(data / "articles.jsonl", encoding="utf-8") as f:
@@ -150,17 +156,17 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
                 rec = json.loads(line)
                 articles.append(Article(rec["id"], rec["title"], rec["text"], rec["meta"]))
                 hashes.append(rec["hash"])
-        chunks = np.load(data / "chunks.npz")
-        sents = np.load(data / "sentences.npz")
+        with np.load(data / "chunks.npz") as z:
+            chunks = {k: z[k] for k in ("chunk_article", "chunk_start", "chunk_end")}
+        with np.load(data / "sentences.npz") as z:
+            sents = {k: z[k] for k in ("sent_article", "sent_start", "sent_end", "sent_vectors")}
         vectors = np.load(data / "vectors.npy")
         fidx = faiss.read_index(str(data / "faiss.index"))
         lexical = LexicalIndex.load(data / "lexical")
-    except (OSError, ValueError, KeyError, RuntimeError, LexicalIndexError) as exc:
+    except (*DAMAGED, LexicalIndexError) as exc:
         raise IndexError_(f"the index at {index_dir} is damaged ({exc}); {rebuild}") from exc
 
-    counts = manifest["counts"]
     n_chunks = counts["chunks"]
-    dim = manifest["model"]["dim"]
     sizes_ok = (
         len(articles) == counts["articles"]
         and vectors.shape == (n_chunks, dim)

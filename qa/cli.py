@@ -210,14 +210,19 @@ def ask(question, questions_file, index_dir, model, k, as_json) -> None:
             out = answerer.ask(item["question"]).to_json(id=item["id"])
         except QuestionError as exc:
             out = {"id": item["id"], "question": item["question"], "error": str(exc)}
-        click.echo(json.dumps(out, ensure_ascii=False) if as_json else _plain(out, answerer))
+        click.echo(json.dumps(out, ensure_ascii=False) if as_json else _plain(out))
 
 
 def _read_questions(path: Path) -> list[dict]:
     """Batch input: one entry per non-blank line; a bad line becomes an entry with an error."""
     items = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                items.append({"line": n, "error": f"line {n} is not UTF-8; save the file as UTF-8"})
+                continue
             if not line.strip():
                 continue
             try:
@@ -232,7 +237,7 @@ def _read_questions(path: Path) -> list[dict]:
     return items
 
 
-def _plain(out: dict, answerer) -> str:
+def _plain(out: dict) -> str:
     if "error" in out:
         return f"[{out['id']}] error: {out['error']}"
     return f"[{out['id']}] {out['answer']}"
@@ -253,12 +258,13 @@ def _plain(out: dict, answerer) -> str:
 def serve(index_dir, model, host, port, sources) -> None:
     """Serve the web UI (chat with cited sources, and index management)."""
     import app
+    from qa.abstain import AbstainModelError
 
     try:
         app.main(
             index_dir=index_dir, sources=list(sources) or None, host=host, port=port, model=model
         )
-    except EXPECTED as exc:
+    except (*EXPECTED, AbstainModelError) as exc:
         _fail(exc)
 
 

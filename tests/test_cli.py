@@ -47,20 +47,21 @@ def test_ask_prints_a_readable_answer(index_dir):
 
 def test_batch_mode_answers_every_line_in_order(index_dir, tmp_path):
     questions = tmp_path / "q.jsonl"
-    questions.write_text(
+    questions.write_bytes(
         '{"id": "a", "question": "أسعار النفط", "gold": "ignored"}\n'
         "not json\n"
         '{"id": 7, "question": "   "}\n'
         "\n"
-        '{"id": "d", "question": "Stocks on Monday"}\n',
-        encoding="utf-8",
+        '{"id": "d", "question": "Stocks on Monday"}\n'.encode()
+        + b'{"id": "e", "question": "\xff\xfe"}\n'
     )
     out = run("ask", "--questions", str(questions), "--index", index_dir, "--json")
     assert out.exit_code == 0, out.output
     lines = [json.loads(x) for x in out.output.splitlines()]
-    assert [x.get("id", x.get("line")) for x in lines] == ["a", 2, 7, "d"]
+    assert [x.get("id", x.get("line")) for x in lines] == ["a", 2, 7, "d", 6]
     assert set(lines[0]) == KEYS and set(lines[3]) == KEYS
     assert "not valid JSON" in lines[1]["error"] and "empty" in lines[2]["error"]
+    assert "not UTF-8" in lines[4]["error"]
 
 
 @pytest.mark.parametrize(

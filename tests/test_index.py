@@ -15,7 +15,7 @@ import pytest
 from index import build as build_mod
 from index.build import BuildError, build_index
 from index.chunking import ChunkerSettings
-from index.store import IndexMismatch, IndexMissing, load_index, read_manifest
+from index.store import IndexError_, IndexMismatch, IndexMissing, load_index, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -168,8 +168,9 @@ def test_failure_while_writing_leaves_the_old_index(corpus, tmp_path, fake_encod
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(build_mod.LexicalIndex, "save", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(BuildError, match="No space left on device.*not changed") as err:
         build_index([corpus], ix_dir, fake_encoder)
+    assert "\n" not in str(err.value)
     assert read_manifest(ix_dir) == manifest
     assert len(load_index(ix_dir).articles) == 3
     assert sorted(p.name for p in ix_dir.iterdir() if "data-" in p.name) == [manifest["data"]]
@@ -228,14 +229,25 @@ def test_model_chunker_and_format_changes_are_detected(corpus, tmp_path, fake_en
     assert "\n" not in str(err.value)
 
 
-def test_missing_and_damaged_index_are_one_line_errors(corpus, tmp_path, fake_encoder):
+@pytest.mark.parametrize("damage", ["vectors", "truncated-npz", "empty-npz", "manifest-key"])
+def test_missing_and_damaged_index_are_one_line_errors(corpus, tmp_path, fake_encoder, damage):
     with pytest.raises(IndexMissing, match="isnad index build"):
         load_index(tmp_path / "nothing")
     ix_dir = tmp_path / "ix"
     build_index([corpus], ix_dir, fake_encoder)
     data = ix_dir / read_manifest(ix_dir)["data"]
-    np.save(data / "vectors.npy", np.zeros((1, 64), dtype=np.float32))
-    with pytest.raises(Exception, match="rebuild") as err:
+    if damage == "vectors":
+        np.save(data / "vectors.npy", np.zeros((1, 64), dtype=np.float32))
+    elif damage == "truncated-npz":
+        blob = (data / "chunks.npz").read_bytes()
+        (data / "chunks.npz").write_bytes(blob[: len(blob) // 2])
+    elif damage == "empty-npz":
+        (data / "sentences.npz").write_bytes(b"")
+    else:
+        manifest = json.loads((ix_dir / "manifest.json").read_text())
+        del manifest["counts"]
+        (ix_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexError_, match="rebuild") as err:
         load_index(ix_dir)
     assert "\n" not in str(err.value)
     build_index([corpus], ix_dir, fake_encoder)  # a damaged index is rebuilt, not reused
