@@ -182,6 +182,17 @@ class Answerer:
         self.compose = compose or ComposeSettings()
         self.strict = strict
 
+    def calibration_warning(self) -> str | None:
+        """A one-line note when the abstention weights were fitted for another embedding model."""
+        fitted_for = self.abstain_model.model_id
+        used = self.retriever.encoder.model_id
+        if fitted_for and fitted_for != used:
+            return (
+                f"the abstention thresholds were calibrated for {fitted_for}, not {used}: "
+                "abstentions may be off; recalibrate with `python bench/answers.py --calibrate`"
+            )
+        return None
+
     def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
         """Answer one question, in the light of earlier turns [(question, answer text), ...]."""
         q = check_question(question)

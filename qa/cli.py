@@ -192,6 +192,8 @@ def ask(question, questions_file, index_dir, model, k, as_json) -> None:
         answerer = Answerer(index, encoder, k=k)
     except (*EXPECTED, AbstainModelError, OSError) as exc:
         _fail(exc)
+    if warning := answerer.calibration_warning():
+        click.echo(f"isnad: note: {warning}", err=True)
     if batch is None:
         try:
             answer = answerer.ask(question)
