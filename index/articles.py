@@ -80,6 +80,11 @@ def content_hash(article: Article) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def text_key(text: str) -> bytes:
+    """What "the same text" means for duplicates: equal up to surrounding whitespace."""
+    return hashlib.sha256(text.strip().encode("utf-8")).digest()
+
+
 def make_title(text: str, *, markdown: bool = False) -> str:
     """The first non-empty line of text, stripped (and without leading `#`s for Markdown),
     cut at a word boundary with "…" if longer than 150 characters; "" if there is none."""
@@ -244,7 +249,7 @@ class _Loader:
                 "give each article a unique id",
             )
             return
-        key = hashlib.sha256(text.strip().encode("utf-8")).digest()
+        key = text_key(text)
         if key in self.text_owners:
             first = self.text_owners[key]
             where = self.id_sources[first]

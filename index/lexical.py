@@ -120,7 +120,7 @@ _STOP_EN = (
 )
 STOPWORDS = frozenset(normalize(w)[0] for w in (_STOP_AR + " " + _STOP_EN).split())
 
-_WORD = re.compile(r"\d+|[^\W\d_]+")  # digit runs and letter runs: "2017م" -> "2017", "م"
+WORD = re.compile(r"\d+|[^\W\d_]+")  # digit runs and letter runs: "2017م" -> "2017", "م"
 _local = threading.local()  # Snowball stemmers are not thread-safe; one pair per thread
 
 
@@ -141,16 +141,17 @@ def _stem(token: str) -> str:
     return token
 
 
-def _is_stopword(token: str) -> bool:
+def is_stopword(token: str) -> bool:
+    """A stopword, also when written joined to the conjunction و."""
     # A conjunction و is written joined to the next word: وفي, ومن, والتي.
     return token in STOPWORDS or (token[0] == "و" and token[1:] in STOPWORDS)
 
 
 def _stems(normalised: str) -> Iterator[tuple[str, int, int]]:
     """(stem, start, end) of each kept token in an already normalised text."""
-    for m in _WORD.finditer(normalised):
+    for m in WORD.finditer(normalised):
         token = m.group()
-        if (len(token) > 1 or token.isdigit()) and not _is_stopword(token):
+        if (len(token) > 1 or token.isdigit()) and not is_stopword(token):
             yield _stem(token), m.start(), m.end()
 
 

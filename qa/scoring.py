@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.lexical import STOPWORDS, fold, normalize
+from index.lexical import WORD, fold, is_stopword, normalize
 from index.store import Index
 
 
@@ -53,7 +53,6 @@ _NUMBER_WORDS = (
 )
 _MONTH_SET = frozenset(normalize(w)[0] for w in _MONTHS.split())
 _NUMBER_SET = frozenset(normalize(w)[0] for w in _NUMBER_WORDS.split())
-_WORDS = re.compile(r"\d+|[^\W\d_]+")
 # Matched against the normalised question (alef forms unified, ى -> ي, Latin lowercased).
 _ASKS_TIME = re.compile(
     r"(^|\W)(و?متي|(في|ب)? ?اي (عام|سنه|شهر|يوم|تاريخ|قرن)|when|what year|which year"
@@ -82,7 +81,7 @@ def type_match(kind: str, sentence: str) -> float:
     """1.0 when `sentence` holds what a question of `kind` asks for, else 0.0."""
     if not kind:
         return 0.0
-    words = _WORDS.findall(fold(sentence))
+    words = WORD.findall(fold(sentence))
     if kind == "time":
         return float(
             any(w.isdigit() and len(w) in (3, 4) for w in words)
@@ -100,11 +99,7 @@ def _strip_prefix(word: str) -> str:
 
 def content_words(text: str) -> str:
     """The normalised, stopword-free words of text, as " w1 w2 ... wn "."""
-    words = [
-        w
-        for w in _WORDS.findall(fold(text))
-        if w not in STOPWORDS and not (w[0] == "و" and w[1:] in STOPWORDS)
-    ]
+    words = [w for w in WORD.findall(fold(text)) if not is_stopword(w)]
     return f" {' '.join(words)} "
 
 

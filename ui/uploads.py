@@ -11,7 +11,6 @@ turn its `UploadError`s into messages on screen (app.py).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import secrets
@@ -19,7 +18,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from index.articles import Article, load_articles
+from index.articles import Article, load_articles, text_key
 from index.build import BuildReport
 from ui.live import LiveIndex
 
@@ -69,22 +68,18 @@ def check_upload(path: Path, name: str, existing: Sequence[Article] = ()) -> lis
     if not articles:
         raise UploadError(f"{shown}: no articles in it; nothing was added")
     ids = {a.id for a in existing}
-    texts = {_text_key(a.text): a.id for a in existing}
+    texts = {text_key(a.text): a.id for a in existing}
     for a in articles:
         if shown.endswith(".jsonl") and a.id in ids:
             raise UploadError(
                 f"{shown}: id {a.id!r} is already used by another article; nothing was added"
             )
-        if _text_key(a.text) in texts:
+        if text_key(a.text) in texts:
             raise UploadError(
                 f"{shown}: the text of {a.title!r} is already in the index as "
-                f"{texts[_text_key(a.text)]!r}; nothing was added"
+                f"{texts[text_key(a.text)]!r}; nothing was added"
             )
     return articles
-
-
-def _text_key(text: str) -> bytes:
-    return hashlib.sha256(text.strip().encode("utf-8")).digest()
 
 
 def save_upload(
