@@ -238,7 +238,7 @@ def evaluate(answerer, gold: Gold, questions: list[dict]) -> list[dict]:
     evidence = answerer.evidence_batch([q["question"] for q in questions])
     for q, (ranking, spans, x) in zip(questions, evidence, strict=True):
         hits = [gold.chunk(q, h.chunk_row) for h in ranking.hits[:10]]
-        cands = candidates(ranking, ix, answerer.compose)
+        cands = candidates(ranking, answerer.compose)
         first3 = [(s.article_row, s.start, s.end) for s in spans[:1]] + [
             (int(ix.sent_article[c.row]), int(ix.sent_start[c.row]), int(ix.sent_end[c.row]))
             for c in cands[1:3]

@@ -215,7 +215,7 @@ class Answerer:
         to calibrate). `contexts`: see Retriever.rank_batch."""
         out = []
         for ranking in self.retriever.rank_batch(list(questions), self.k, contexts=contexts):
-            scored = candidates(ranking, self.index, self.compose)
+            scored = candidates(ranking, self.compose)
             spans = choose_spans(scored, ranking, self.index, self.compose)
             x = features(ranking, scored[0] if scored else None, self.index)
             out.append((ranking, spans, x))

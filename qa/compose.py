@@ -38,22 +38,13 @@ class Span:
     score: float  # the score of the sentence the span was chosen for
 
 
-def candidates(ranking: Ranking, index: Index, settings: ComposeSettings) -> list[Scored]:
+def candidates(ranking: Ranking, settings: ComposeSettings) -> list[Scored]:
     """Scored sentences of the top passages, best first."""
-    rows: set[int] = set()
-    for hit in ranking.hits[: settings.passages]:
-        c = hit.chunk_row
-        a = int(index.chunk_article[c])
-        for r in index.sentence_rows(a):
-            if (
-                index.sent_start[r] < index.chunk_end[c]
-                and index.sent_end[r] > index.chunk_start[c]
-            ):
-                rows.add(r)
-    missing = [r for r in rows if r not in ranking.sentences]
-    scored = [ranking.sentences[r] for r in rows if r in ranking.sentences]
-    scored += ranking.scorer.score(missing)
-    return sorted(scored, key=lambda s: (-s.score, s.row))
+    # the retriever already scored every sentence of every hit
+    rows = {
+        r for hit in ranking.hits[: settings.passages] for r in ranking.hit_sentences[hit.chunk_row]
+    }
+    return sorted((ranking.sentences[r] for r in rows), key=lambda s: (-s.score, s.row))
 
 
 def choose_spans(

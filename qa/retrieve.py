@@ -84,6 +84,7 @@ class Ranking:
     dense_floor: float  # cosine of the depth-th dense chunk: what an unrelated chunk scores
     sentence_floor: float  # likewise for the best-sentence cosine
     sentences: dict[int, Scored]  # sentence row -> score, for every sentence of every hit
+    hit_sentences: dict[int, range]  # chunk row of each hit -> the sentence rows it overlaps
     scorer: MeanScorer  # scores further sentences for this question
 
 
@@ -289,6 +290,7 @@ class Retriever:
             dense_floor=me.dense_floor,
             sentence_floor=me.sentence_floor,
             sentences={r: scored[r] for c in top for r in range(self._lo[c], self._hi[c])},
+            hit_sentences={c: range(self._lo[c], self._hi[c]) for c in top},
             scorer=scorer,
         )
 
