@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +26,9 @@ from pathlib import Path
 FILE_TYPES = (".txt", ".md", ".jsonl")
 META_KEYS = ("url", "published", "source", "category")
 MAX_TITLE_CHARS = 150
+DERIVED_TITLE_CHARS = 90  # a title made from a lead sentence
+# A sentence end: punctuation before whitespace or (Arabic written without a space) a letter.
+_SENTENCE_END = re.compile(r"[.!?؟]+[\"'”’»)\]]*(?=\s|[\u0621-\u064A])")
 MAX_ID_CHARS = 512
 
 
@@ -87,23 +91,38 @@ def text_key(text: str) -> bytes:
 
 def make_title(text: str, *, markdown: bool = False) -> str:
     """The first non-empty line of text, stripped (and without leading `#`s for Markdown),
-    cut at a word boundary with "…" if longer than 150 characters; "" if there is none."""
+    cut at a word boundary with "…" if longer than 150 characters; "" if there is none.
+
+    A first line that reads as body text rather than a headline (over 150 characters, or ending
+    in a full stop) is not a title: the title is then its first sentence, cut to 90 characters.
+    """
     for line in text.splitlines():
         line = line.strip()
         if markdown:
             line = line.lstrip("#").strip()
         if line:
+            if _reads_as_body(line):
+                return _shorten(_first_sentence(line), limit=DERIVED_TITLE_CHARS)
             return _shorten(line)
     return ""
 
 
-def _shorten(line: str) -> str:
+def _reads_as_body(line: str) -> bool:
+    return len(line) > MAX_TITLE_CHARS or line.rstrip("\"'”’»)]").endswith((".", "。"))
+
+
+def _first_sentence(line: str) -> str:
+    m = _SENTENCE_END.search(line)
+    return line[: m.end()].rstrip(" .") if m else line
+
+
+def _shorten(line: str, limit: int = MAX_TITLE_CHARS) -> str:
     line = " ".join(line.split())
-    if len(line) <= MAX_TITLE_CHARS:
+    if len(line) <= limit:
         return line
-    head = line[:MAX_TITLE_CHARS]
+    head = line[:limit]
     cut = head.rfind(" ")
-    return (head[:cut].rstrip() if cut > 0 else head[: MAX_TITLE_CHARS - 1]) + "…"
+    return (head[:cut].rstrip(" ،,") if cut > 0 else head[: limit - 1]) + "…"
 
 
 def _walk(folder: Path, skipped: list[Skipped], rel: str = "") -> Iterator[tuple[Path, str]]:

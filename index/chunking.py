@@ -5,8 +5,9 @@ sentence ends, spaces, characters; ~600 characters with ~100 overlap). The split
 strings, not offsets, so it is run on a stand-in copy of the text in which no stretch repeats
 (`_shadow`): each chunk then has exactly one place, even where the article repeats a passage,
 and the placement is checked. Every character lies in some chunk; no chunk is only whitespace.
-`split_sentences` cuts a span into citable sentences: ends only before whitespace (so "3.5" and
-"U.S.A" stay whole), every newline ends one, and the Arabic comma "،" does not.
+`split_sentences` cuts a span into citable sentences: ends before whitespace (so "3.5" and
+"U.S.A" stay whole) or before an Arabic letter typed without a space ("(داعش).وأوضحت"), every
+newline ends one, and the Arabic comma "،" does not.
 
 What this module does NOT do: strip, normalise or re-find text. Chunk text is always
 `article.text[chunk.start:chunk.end]`.
@@ -25,7 +26,9 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from index.articles import Article
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = (
+    2  # 2: a sentence also ends before an Arabic letter with no space ("(داعش).وأوضحت")
+)
 MAX_SENTENCE_CHARS = 400
 
 # Sentence-ending punctuation, optionally followed by closing quotes or brackets. Matching only
@@ -55,7 +58,13 @@ _CLASS_RUNS = re.compile(
     + f"(?P<other>[^{re.escape(''.join(_CLASSES.values()))}]+)"
 )
 _PERIOD = 65521
-_SENTENCE_BREAK = re.compile(_END + rf"(?=\s|\Z)|[{_LINE}]")
+_ARABIC_LETTER = "\u0621-\u064a"
+# A sentence ends before whitespace, at the end, at a newline, or, as Arabic news copy is often
+# typed, right before an Arabic letter when the word before the stop has two or more characters
+# (so the initials of "أ.د" stay whole).
+_SENTENCE_BREAK = re.compile(
+    _END + rf"(?=\s|\Z)|(?<=[^\s.]{{2}})[.!?؟][\"'”’»)\]]*(?=[{_ARABIC_LETTER}])|[{_LINE}]"
+)
 
 
 @dataclass(frozen=True)

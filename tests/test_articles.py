@@ -59,12 +59,30 @@ def test_markdown_title_drops_hashes_and_text_keeps_them(tmp_path):
 
 
 def test_long_title_is_cut_at_a_word_boundary():
-    line = " ".join(["كلمة"] * 60)  # 299 characters
-    title = make_title(f"\n{line}\nmore")
-    assert title.endswith("…") and len(title) <= 150
-    assert title[:-1] == " ".join(["كلمة"] * 30)
-    assert make_title("x" * 200) == "x" * 149 + "…"
+    line = " ".join(["كلمة"] * 30) + "؟"  # a 149-character headline
+    assert make_title(f"\n{line}\nmore") == line
+    # over 150 characters it reads as body text: cut to 90 at a word boundary
+    assert make_title(f"{line[:-1]} كلمة") == " ".join(["كلمة"] * 18) + "…"
     assert make_title(" \n\t\n") == ""
+
+
+def test_a_lead_paragraph_is_not_taken_for_a_title(tmp_path):
+    # as in the bundled seed article: no headline, the first line is a 379-character lead
+    lead = (
+        "أعلنت وزارة الدفاع التركية، اليوم الأربعاء، أن الإدارة السورية طلبت دعماً رسمياً "
+        "من أنقرة لتعزيز قدراتها الدفاعية (داعش).وأوضحت مصادر في وزارة الدفاع أن تركيا "
+        "تواصل جهودها من أجل تقديم التدريب والاستشارات والدعم الفني لسوريا."
+    )
+    write(tmp_path / "lead.txt", f"{lead}\nوأضافت المصادر.")
+    (a,), _ = load_articles([tmp_path / "lead.txt"])
+    assert a.text.startswith(lead)  # the lead stays body text
+    assert a.title == lead[: lead.index(" لتعزيز")] + "…"  # its first sentence, cut
+    assert len(a.title) <= 90
+    # a short first line ending in a full stop is a sentence too, not a headline
+    assert (
+        make_title("انتهى الاجتماع بعد ساعتين. ثم غادر الوفد.\nنص") == "انتهى الاجتماع بعد ساعتين"
+    )
+    assert make_title("هل ينجح الاتفاق؟\nنص") == "هل ينجح الاتفاق؟"  # a question is a headline
 
 
 def test_folder_is_walked_recursively_sorted_with_relative_ids(tmp_path):

@@ -165,6 +165,17 @@ def test_sentence_end_takes_closing_quotes_and_newlines_end_sentences():
     ]
 
 
+def test_arabic_sentence_typed_without_a_space_after_the_stop_is_split():
+    # as in the bundled seed article: "(داعش).وأوضحت مصادر"
+    text = "على رأسها “تنظيم الدولة” (داعش).وأوضحت مصادر أن أ.د محمد حضر.وأكدت ذلك"
+    assert sentences(text) == [
+        "على رأسها “تنظيم الدولة” (داعش).",
+        "وأوضحت مصادر أن أ.د محمد حضر.",  # initials "أ.د" stay whole
+        "وأكدت ذلك",
+    ]
+    assert sentences("نما 3.5% في U.S.A والعام.2020") == ["نما 3.5% في U.S.A والعام.2020"]
+
+
 def test_sentences_of_a_window_use_offsets_into_the_whole_text():
     text = f"{S2} {S1} {S3}"
     start = text.index(S1)
