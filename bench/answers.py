@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from evalsets import EvalSet, Gold, load_set  # noqa: E402
 
-ANSWER_RATE = 0.93  # the threshold answers this share of the fitting set's in-corpus questions
+C_FIT = 0.1  # the logistic regression's inverse regularisation; .1 transferred better than 1
 SETS = ("arcd", "tydi")
 
 
@@ -111,14 +111,21 @@ def latency(answerer, questions: list[dict], n: int) -> dict:
 # --- abstention ----------------------------------------------------------------------------
 
 
-def fit_model(records: list[dict], model_id: str, answer_rate: float = ANSWER_RATE):
+def fit_model(records: list[dict], model_id: str, rule: str = "balanced"):
     """An AbstainModel fitted on `records` ({"in": [...], "out": [...]} per set, pooled):
-    per group, in-corpus questions are 1 and out-of-corpus 0."""
+    per group, in-corpus questions are 1 and out-of-corpus 0, a logistic regression (C=0.1).
+
+    The threshold: with rule "balanced", where the share of in-corpus questions answered equals
+    the share of out-of-corpus ones abstained (on the fitting questions); with rule "answer-N"
+    (e.g. "answer-0.93") where N of the in-corpus questions are answered. Measured crosswise,
+    "balanced" transferred best: TyDi -> ARCD Arabic answered .835 / out-of-corpus abstained
+    .939, against .713 / .986 with answer-0.93.
+    """
     from sklearn.linear_model import LogisticRegression
 
     from qa.abstain import AbstainModel, GroupModel
 
-    groups, notes = {}, {"answer_rate_target": answer_rate}
+    groups, notes = {}, {"threshold_rule": rule, "C": C_FIT}
     for group in ("same", "cross"):
         pos = [r["features"] for rec in records for r in rec["in"] if r["group"] == group]
         neg = [r["features"] for rec in records for r in rec["out"] if r["group"] == group]
@@ -128,12 +135,24 @@ def fit_model(records: list[dict], model_id: str, answer_rate: float = ANSWER_RA
         y = np.array([1] * len(pos) + [0] * len(neg))
         mean, scale = X.mean(0), X.std(0)
         scale[scale < 1e-9] = 1.0
-        lr = LogisticRegression(C=1.0, max_iter=2000).fit((X - mean) / scale, y)
+        lr = LogisticRegression(C=C_FIT, max_iter=5000).fit((X - mean) / scale, y)
         g = GroupModel(tuple(mean), tuple(scale), tuple(lr.coef_[0]), float(lr.intercept_[0]), 0.5)
-        probs = sorted(g.probability(np.array(x)) for x in pos)
-        threshold = probs[int((1 - answer_rate) * len(probs))]
+        p_in = np.sort([g.probability(np.array(x)) for x in pos])
+        p_out = np.sort([g.probability(np.array(x)) for x in neg])
+        if rule == "balanced":
+            candidates = np.concatenate([p_in, p_out])
+            gaps = [abs(np.mean(p_in >= t) - np.mean(p_out < t)) for t in candidates]
+            threshold = float(candidates[int(np.argmin(gaps))])
+        else:
+            rate = float(rule.removeprefix("answer-"))
+            threshold = float(p_in[int((1 - rate) * len(p_in))])
         groups[group] = GroupModel(g.mean, g.scale, g.coef, g.intercept, threshold)
-        notes[group] = {"fitted_in_corpus": len(pos), "fitted_out_of_corpus": len(neg)}
+        notes[group] = {
+            "fitted_in_corpus": len(pos),
+            "fitted_out_of_corpus": len(neg),
+            "answered_in_corpus": float(np.mean(p_in >= threshold)),
+            "abstained_out_of_corpus": float(np.mean(p_out < threshold)),
+        }
     return AbstainModel(groups, model_id, notes)
 
 
@@ -205,14 +224,16 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True, help="indexes are built here once")
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions of a set")
     ap.add_argument("--latency-n", type=int, default=300, help="questions timed one by one")
-    ap.add_argument("--answer-rate", type=float, default=ANSWER_RATE)
+    ap.add_argument(
+        "--threshold-rule", default="balanced", help='"balanced" or "answer-N" (see fit_model)'
+    )
     ap.add_argument("--fit", action="store_true", help="write qa/abstain_model.json")
     ap.add_argument("--cache-dir", type=Path, default=None, help="where the default model is")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "answers.json")
     args = ap.parse_args()
 
     from index.encoder import configure_threads, load_encoder
-    from qa.abstain import DEFAULT_PATH, load_abstain_model, save_abstain_model
+    from qa.abstain import AbstainModelError, load_abstain_model, save_abstain_model
     from qa.answer import Answerer
 
     configure_threads()
@@ -222,7 +243,10 @@ def main() -> None:
     # for one search over 19k chunks on this 2-core machine).
     faiss.omp_set_num_threads(1)
     encoder = load_encoder(cache_dir=args.cache_dir)
-    shipped = load_abstain_model() if DEFAULT_PATH.is_file() else always_answer()
+    try:
+        shipped = load_abstain_model()
+    except AbstainModelError:  # not fitted yet, or for other features: fit it with --fit
+        shipped = always_answer()
     news_dir = args.work / "news"
     news = open_index(news_dir, [args.distractors], encoder)
     news_answerer = Answerer(news, encoder, abstain_model=shipped)
@@ -247,14 +271,14 @@ def main() -> None:
     records_file = args.work / "records.json"
     records_file.write_text(json.dumps(records), encoding="utf-8")
 
-    result = {"model": encoder.model_id, "indexes": sizes, "answer_rate": args.answer_rate}
+    result = {"model": encoder.model_id, "indexes": sizes, "threshold_rule": args.threshold_rule}
     result["crosswise"] = {}
     for fit_on, report_on in (SETS, SETS[::-1]):
-        model = fit_model([records[fit_on]], encoder.model_id, args.answer_rate)
+        model = fit_model([records[fit_on]], encoder.model_id, args.threshold_rule)
         result["crosswise"][f"{fit_on}->{report_on}"] = {
             lang: figures(records[report_on], model, lang) for lang in ("ar", "en")
         }
-    both = fit_model([records[n] for n in SETS], encoder.model_id, args.answer_rate)
+    both = fit_model([records[n] for n in SETS], encoder.model_id, args.threshold_rule)
     result["fitted_on_both_in_sample"] = {
         n: {lang: figures(records[n], both, lang) for lang in ("ar", "en")} for n in SETS
     }

@@ -244,6 +244,20 @@ class LexicalIndex:
             results.append([(int(i), float(scores[i])) for i in hits])
         return results
 
+    def idf(self, tokens: Sequence[str]) -> dict[str, float]:
+        """BM25's idf of each token, log(1 + (N - df + .5) / (df + .5)); a token no document
+        holds gets the idf of df = 0."""
+        n = self._n_docs
+        df = dict.fromkeys(tokens, 0)
+        if self._bm25 is not None:
+            vocab = self._bm25.vocab_dict
+            indptr = self._bm25.scores["indptr"]  # postings of token id i: indptr[i]:indptr[i+1]
+            for t in df:
+                i = vocab.get(t)
+                if i is not None:
+                    df[t] = int(indptr[i + 1] - indptr[i])
+        return {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
+
     def save(self, dir: Path) -> None:
         """Write the index into the existing folder `dir` (bm25s' files, then lexical.json)."""
         dir = Path(dir)

@@ -3,14 +3,18 @@
 Features of one question's evidence (`features`): the top chunk cosine, the best sentence's
 cosine and score, both relative to what the question's `depth`-th chunk scores (such relative
 scores transfer across scripts better than raw cosines, DESIGN), the share of the question's
-words the top chunk and the best sentence hold, and whether the top passages agree on an
-article. Groups: "same" (the question is written in the corpus' script) and "cross" (it is
-not: word overlap is then zero and cosines run lower), each with its own weights and threshold.
+words the top chunk and the best sentence hold, whether the top passages agree on an article,
+the idf-weighted share of the question's words in the top chunk and the rarest word it lacks,
+and how far the best evidence stands out (best sentence over another article's best, top chunk
+over the rest, best sentence cosine over the next five). Groups: "same" (the question is written
+in a script of the corpus) and "cross" (it is not: word overlap is replaced by the share of the
+question's names found, index.translit; cosines run lower), each with its weights and threshold.
 
-The weights live in qa/abstain_model.json, written by `bench/answers.py --calibrate` from ARCD
-questions asked of their own articles (answerable) and of a news-only index (not answerable),
-calibrated on half of ARCD's articles. They hold for the model they were calibrated with
-(`model_id` in the file); another embedding model needs its own calibration.
+The weights live in qa/abstain_model.json, written by `bench/answers.py ... --fit` from ARCD
+and TyDi questions (Arabic and hand-translated English) asked of their own articles among 10k
+news articles (answerable) and of the news alone (not answerable). bench/answers.py reports
+them crosswise: fitted on one set, measured on the other. They hold for the model they were
+fitted with (`model_id` in the file); another embedding model needs its own fit.
 
 What this module does NOT do: fit the model (bench/answers.py does, with scikit-learn), or
 write the abstention text (qa.answer).
@@ -25,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import coverage
+from index.lexical import coverage, tokenize
 from index.store import Index
 from qa.retrieve import Ranking
-from qa.scoring import Scored
+from qa.scoring import Scored, name_coverage
 
-FORMAT = "isnad-abstain 1"
+FORMAT = "isnad-abstain 2"
 DEFAULT_PATH = Path(__file__).with_name("abstain_model.json")
 FEATURES = (
     "top_dense",
@@ -41,6 +45,11 @@ FEATURES = (
     "chunk_coverage",
     "sentence_coverage",
     "agreement",
+    "idf_coverage",
+    "missing_idf",
+    "margin",
+    "dense_gap",
+    "cos_gap",
 )
 
 
@@ -54,23 +63,53 @@ def features(ranking: Ranking, best: Scored | None, index: Index) -> np.ndarray:
         return np.zeros(len(FEATURES))
     top = ranking.hits[0]
     words = ranking.lexical_weight > 0
-    chunk_cov = coverage(ranking.question, index.chunk_text(top.chunk_row)) if words else 0.0
+    chunk_text = index.chunk_text(top.chunk_row)
     art = int(index.chunk_article[top.chunk_row])
+    if words:
+        chunk_cov = coverage(ranking.question, chunk_text)
+        idf_cov, missing = idf_features(ranking.question, chunk_text, index)
+    else:  # across scripts: the question's names (qa.scoring), not its words
+        chunk_cov = name_coverage(ranking.scorer.scorers[0].names, chunk_text)
+        idf_cov = missing = 0.0
     head = ranking.hits[:3]
     agreement = sum(int(index.chunk_article[h.chunk_row]) == art for h in head) / len(head)
-    top_dense = max(h.dense for h in ranking.hits)
+    dense = [h.dense for h in ranking.hits]
+    sentences = sorted(ranking.sentences.values(), key=lambda s: -s.score)
+    best_art = int(index.sent_article[best.row])
+    others = [s.score for s in sentences if int(index.sent_article[s.row]) != best_art]
+    cosines = sorted((s.cosine for s in sentences), reverse=True)
     return np.array(
         [
-            top_dense,
-            top_dense - ranking.dense_floor,
+            max(dense),
+            max(dense) - ranking.dense_floor,
             best.cosine,
             best.cosine - ranking.sentence_floor,
             best.score,
             chunk_cov,
             best.coverage,
             agreement,
+            idf_cov,
+            missing,
+            best.score - (others[0] if others else ranking.sentence_floor),
+            dense[0] - float(np.mean(dense[1:])) if len(dense) > 1 else 0.0,
+            cosines[0] - float(np.mean(cosines[1:6])) if len(cosines) > 1 else 0.0,
         ]
     )
+
+
+def idf_features(question: str, text: str, index: Index) -> tuple[float, float]:
+    """(idf-weighted share of the question's tokens found in `text`, the highest idf among
+    those not found): a rare name of the question missing from the best passage is the
+    clearest sign the articles do not answer it."""
+    tokens = set(tokenize(question))
+    if not tokens:
+        return 0.0, 0.0
+    idf = index.lexical.idf(sorted(tokens))
+    found = set(tokenize(text))
+    total = sum(idf.values())
+    kept = sum(v for t, v in idf.items() if t in found)
+    missing = max((v for t, v in idf.items() if t not in found), default=0.0)
+    return kept / total if total else 0.0, missing
 
 
 def group_of(ranking: Ranking) -> str:
@@ -135,7 +174,7 @@ class AbstainModel:
             raise AbstainModelError(
                 f"abstention model has format {data.get('format')!r} and features "
                 f"{data.get('features')}, expected {FORMAT!r} with {list(FEATURES)}; "
-                "recalibrate with `python bench/answers.py --calibrate`"
+                "refit it with `python bench/answers.py ... --fit`"
             )
         groups = {}
         for name, g in data["groups"].items():
@@ -157,7 +196,7 @@ def load_abstain_model(path: Path = DEFAULT_PATH) -> AbstainModel:
     except (OSError, ValueError) as exc:
         raise AbstainModelError(
             f"cannot read the abstention model {path} ({exc}); "
-            "recalibrate with `python bench/answers.py --calibrate`"
+            "refit it with `python bench/answers.py ... --fit`"
         ) from exc
     return AbstainModel.from_dict(data)
 

@@ -189,7 +189,7 @@ class Answerer:
         if fitted_for and fitted_for != used:
             return (
                 f"the abstention thresholds were calibrated for {fitted_for}, not {used}: "
-                "abstentions may be off; recalibrate with `python bench/answers.py --calibrate`"
+                "abstentions may be off; refit it with `python bench/answers.py ... --fit`"
             )
         return None
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from index.lexical import WORD, fold, is_stopword, normalize
 from index.store import Index
+from index.translit import arabic_skeletons, latin_skeletons
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,10 @@ class Weights:
     # coverage .05-.10 and type 0-.06 all within .01 of each other, coverage .2 worse.
     coverage: float = 0.10
     type: float = 0.03
+    # Questions in another script than the corpus (English over Arabic): the share of their
+    # names' consonant skeletons found in the sentence (index.translit) instead of coverage.
+    # English hit@5 .735 -> .79 (ARCD), .86 -> .90 (TyDi); .03 and .05 within .01 on both.
+    names: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,14 @@ def trigram_coverage(grams: frozenset[str], text: str) -> float:
     return sum(g in words for g in grams) / len(grams)
 
 
+def name_coverage(names: frozenset[str], text: str) -> float:
+    """Share of `names` (skeletons of a Latin-script question's names, index.translit) among
+    the skeletons of the words of `text`."""
+    if not names:
+        return 0.0
+    return len(names.intersection(arabic_skeletons(text))) / len(names)
+
+
 def sentence_text(index: Index, row: int) -> str:
     a = index.articles[index.sent_article[row]]
     return a.text[index.sent_start[row] : index.sent_end[row]]
@@ -136,6 +149,11 @@ class QuestionScorer:
         self.vector = vector
         self.weights = weights
         self.grams = trigrams(question) if use_words else frozenset()
+        self.names = (
+            frozenset(latin_skeletons(question))
+            if not use_words and weights.names > 0
+            else frozenset()
+        )
         self.kind = question_type(question)
 
     def score(self, rows: list[int]) -> list[Scored]:
@@ -146,9 +164,14 @@ class QuestionScorer:
         out = []
         for row, cos in zip(rows, cosines, strict=True):
             text = sentence_text(self.index, row)
-            cov = trigram_coverage(self.grams, text)
+            if self.names:
+                cov = name_coverage(self.names, text)
+                score = cos + self.weights.names * cov
+            else:
+                cov = trigram_coverage(self.grams, text)
+                score = cos + self.weights.coverage * cov
             tm = type_match(self.kind, text)
-            score = cos + self.weights.coverage * cov + self.weights.type * tm
+            score += self.weights.type * tm
             out.append(Scored(row, score, cos, cov, tm))
         return out
 

@@ -211,3 +211,11 @@ def test_scores_equal_brute_force_bm25():
         hits = index.search(query, len(docs))
         assert [i for i, _ in hits] == ranked, query
         assert [s for _, s in hits] == pytest.approx([expected[i] for i in ranked], rel=1e-5)
+
+
+def test_idf_ranks_rare_words_above_common_ones_and_unseen_highest():
+    ix = LexicalIndex.build(["القط في البيت", "القط نائم", "سيارة حمراء", "القط والسيارة"])
+    idf = ix.idf(tokenize("القط حمراء طائرة"))
+    cat, red, plane = (idf[t] for t in tokenize("القط حمراء طائرة"))
+    assert cat < red < plane
+    assert LexicalIndex.build([""]).idf(["x"])["x"] > 0  # no BM25 at all: every word unseen
