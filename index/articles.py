@@ -107,6 +107,12 @@ def make_title(text: str, *, markdown: bool = False) -> str:
     return ""
 
 
+def title_from_lead(article: Article) -> bool:
+    """True when the article had no headline and its title was made from its first sentence."""
+    first = next((line.strip() for line in article.text.splitlines() if line.strip()), "")
+    return bool(first) and _reads_as_body(first) and article.title == make_title(first)
+
+
 def _reads_as_body(line: str) -> bool:
     return len(line) > MAX_TITLE_CHARS or line.rstrip("\"'”’»)]").endswith((".", "。"))
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.articles import Article, Skipped, content_hash, load_articles
+from index.articles import Article, Skipped, content_hash, load_articles, title_from_lead
 from index.chunking import ChunkerSettings, chunk_article, split_sentences
 from index.encoder import Encoder
 from index.lexical import LexicalIndex, tokenize
@@ -164,7 +164,11 @@ def _build_locked(articles, skipped, paths, index_dir, encoder, settings, progre
 
 
 def sentence_text(article: Article, start: int, end: int) -> str:
-    """What a sentence is embedded as: its article's title, then the sentence."""
+    """What a sentence is embedded as: its article's title, then the sentence. A title made
+    from the article's lead (index.articles.title_from_lead) is left out: it would lend every
+    sentence the lead's meaning, and the lead would no longer stand out for what it says."""
+    if title_from_lead(article):
+        return article.text[start:end]
     return f"{article.title}: {article.text[start:end]}"
 
 

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from index.articles import Article, ArticleError, content_hash, load_articles, make_title
+from index.articles import (
+    Article,
+    ArticleError,
+    content_hash,
+    load_articles,
+    make_title,
+    title_from_lead,
+)
 
 ARABIC = "وَقَالَ الْمُتَحَدِّثُ بِاسْمِ الْوِزَارَةِ إِنَّ الْاِجْتِمَاعَ انْتَهَى"
 TATWEEL = "الاقتصـــاد السوري نما بنسبة 3.5% في عام 2024، بحسب التقرير."
@@ -268,3 +275,13 @@ def test_a_pipe_is_skipped_not_read(tmp_path):
     articles, skipped = load_articles([tmp_path])
     assert [a.id for a in articles] == ["ok.txt"]
     assert "not a regular file" in reasons(skipped, "pipe.txt")[0]
+
+
+def test_only_a_title_made_from_the_lead_counts_as_one():
+    lead = "أعلنت الوزارة اليوم أن الاجتماع انتهى. وأضافت أن الوفد غادر."
+    derived = Article("a", make_title(lead), lead)
+    assert derived.title == "أعلنت الوزارة اليوم أن الاجتماع انتهى" and title_from_lead(derived)
+    headline = "انتهاء الاجتماع\nأعلنت الوزارة اليوم أن الاجتماع انتهى."
+    assert not title_from_lead(Article("b", make_title(headline), headline))
+    # a JSONL record's own title is kept even when its text opens with a sentence
+    assert not title_from_lead(Article("c", "الوزارة: انتهى الاجتماع", lead))

@@ -28,6 +28,11 @@ def seeds_answerer(tmp_path_factory, real_encoder):
     return Answerer(load_index(folder), real_encoder, strict=True)
 
 
+def lead_start(answerer) -> int:
+    text = answerer.index.articles[answerer.index.article_row[SEED]].text
+    return len(text) - len(text.lstrip())
+
+
 def cited(answer) -> str:
     return " ".join(c.text for c in answer.citations)
 
@@ -35,7 +40,7 @@ def cited(answer) -> str:
 def test_the_seed_article_gets_a_headline_not_its_lead(seeds_answerer):
     article = seeds_answerer.index.articles[seeds_answerer.index.article_row[SEED]]
     assert len(article.title) <= 90 and article.title.endswith("…")
-    assert article.text.startswith(article.title[:-1])
+    assert article.text.lstrip().startswith(article.title[:-1])
 
 
 def test_a_short_question_is_answered_from_the_passage_that_holds_it(seeds_answerer):
@@ -49,7 +54,7 @@ def test_an_english_question_cites_the_lead_that_answers_it(seeds_answerer):
     a = seeds_answerer.ask("What did the Syrian administration ask Turkey for?")
     assert not a.abstained
     first = a.citations[0]
-    assert first.article_id == SEED and first.start == 0
+    assert first.article_id == SEED and first.start == lead_start(seeds_answerer)
     assert "طلبت دعماً رسمياً" in first.text
     # the run-on "(داعش).وأوضحت" is two sentences: the citation need not drag the second in
     assert "(داعش)." in cited(a)
@@ -58,4 +63,5 @@ def test_an_english_question_cites_the_lead_that_answers_it(seeds_answerer):
 def test_an_arabic_question_about_the_lead_cites_it(seeds_answerer):
     a = seeds_answerer.ask("ما الذي طلبته الإدارة السورية من تركيا؟")
     assert not a.abstained
-    assert a.citations[0].article_id == SEED and a.citations[0].start == 0
+    assert a.citations[0].article_id == SEED
+    assert a.citations[0].start == lead_start(seeds_answerer)
