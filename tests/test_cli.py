@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from index.build import build_index
 import cli
+from index.build import build_index
 from tests.conftest import FakeEncoder
 from tests.test_answer import write_corpus
 
