@@ -3,8 +3,9 @@
 `score = cosine(question, "title: sentence") + w_coverage * coverage + w_type * type_match`:
 - the cosine uses the sentence vectors stored in the index (DESIGN: the strongest single signal);
 - coverage is the share of the question's character trigrams (normalised words, stopwords
-  dropped) found in the sentence; it only counts when the question is written in the corpus'
-  script (across scripts word overlap is noise);
+  dropped, and the words of the sentence's article title left out) found in the sentence; it
+  only counts when the question is written in the corpus' script (across scripts word overlap
+  is noise; names are matched instead, index.translit);
 - type_match is 1 when a "when" question meets a sentence with a year, month or century, or a
   "how many" question one with a number (DESIGN: "when" .78 -> .84).
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index.articles import title_from_lead
 from index.lexical import WORD, fold, is_stopword, normalize
 from index.store import Index
 from index.translit import arabic_skeletons, latin_skeletons
@@ -155,6 +157,20 @@ class QuestionScorer:
             else frozenset()
         )
         self.kind = question_type(question)
+        self._grams_of_article: dict[int, frozenset[str]] = {}
+
+    def article_grams(self, article_row: int) -> frozenset[str]:
+        """The question's trigrams less those of the article's title: the title's words are
+        in every "title: sentence" vector already and tell none of its sentences apart
+        ("ماهي الدولة التي تحد سوريا شمالاً؟" matched the lead's «سوريا» over «يحدها شمالاً
+        تركيا»). All of them when the title holds every one."""
+        grams = self._grams_of_article.get(article_row)
+        if grams is None:
+            article = self.index.articles[article_row]
+            # a title made from the lead is no headline: its words are the lead's own
+            title = frozenset() if title_from_lead(article) else trigrams(article.title)
+            grams = self._grams_of_article[article_row] = (self.grams - title) or self.grams
+        return grams
 
     def score(self, rows: list[int]) -> list[Scored]:
         """Scored sentences, in the order of `rows`."""
@@ -168,7 +184,12 @@ class QuestionScorer:
                 cov = name_coverage(self.names, text)
                 score = cos + self.weights.names * cov
             else:
-                cov = trigram_coverage(self.grams, text)
+                grams = (
+                    self.article_grams(int(self.index.sent_article[row]))
+                    if self.grams
+                    else self.grams
+                )
+                cov = trigram_coverage(grams, text)
                 score = cos + self.weights.coverage * cov
             tm = type_match(self.kind, text)
             score += self.weights.type * tm
