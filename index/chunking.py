@@ -21,10 +21,12 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
-
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import TYPE_CHECKING
 
 from index.articles import Article
+
+if TYPE_CHECKING:  # imported where a splitter is made: loading an index needs no langchain
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 CHUNKER_VERSION = (
     2  # 2: a sentence also ends before an Arabic letter with no space ("(داعش).وأوضحت")
@@ -135,6 +137,8 @@ def _stand_ins() -> dict[str, str]:
 
 @lru_cache(maxsize=8)
 def _splitter(settings: ChunkerSettings) -> RecursiveCharacterTextSplitter:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     # keep_separator="end" and no stripping: every chunk is then an exact substring of the text.
     return RecursiveCharacterTextSplitter(
         separators=_SEPARATORS,

@@ -404,7 +404,7 @@ def test_main_builds_a_missing_index_then_serves_on_localhost(tmp_path, fake_enc
 
     served = []
     monkeypatch.setattr(index.encoder, "configure_threads", lambda: 1)
-    monkeypatch.setattr(index.encoder, "load_encoder", lambda model=None: fake_encoder)
+    monkeypatch.setattr(index.encoder, "load_light_encoder", lambda model=None: fake_encoder)
     monkeypatch.setattr(app, "launch", lambda demo, **kw: served.append((demo, kw)))
     monkeypatch.setenv("ISNAD_UPLOADS", str(tmp_path / "up"))
     corpus = write_corpus(tmp_path / "corpus")

