@@ -538,3 +538,17 @@ def test_the_launched_app_answers_through_its_api(tmp_path, fake_encoder):
         assert "fake-trigram-64" in status
     finally:
         demo.close()
+
+
+def test_status_warns_when_abstention_was_fitted_for_another_model(live, tmp_path, fake_encoder):
+    # `fixed_model` says it was fitted for "fixed", not for the fake encoder in use
+    note = live.note()
+    assert note and "fixed" in note and fake_encoder.model_id in note
+    html = render_status(live.index_dir, note=note)
+    assert "isnad-note" in html and "fitted with" not in html and "calibrated for fixed" in html
+    own = AbstainModel(fixed_model(0.0).groups, fake_encoder.model_id)
+    matched = LiveIndex(
+        live.index_dir, live.sources, fake_encoder, functools.partial(Answerer, abstain_model=own)
+    )
+    assert matched.note() is None
+    assert "isnad-note" not in render_status(matched.index_dir, note=matched.note())

@@ -60,6 +60,13 @@ class LiveIndex:
             raise IndexMissing("no index yet; add articles in the Index tab or press Rebuild")
         return current
 
+    def note(self) -> str | None:
+        """What a user should know about the answers (today: abstention weights fitted for
+        another embedding model), or None."""
+        with self._lock:
+            current = self._current
+        return current[1].calibration_warning() if current is not None else None
+
     def rebuild(self, progress: Callable[[int, int], None] | None = None) -> BuildReport:
         """Bring the index up to date with the sources, then switch questions over to it."""
         with self._build_lock:

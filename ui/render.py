@@ -172,8 +172,9 @@ def open_source(turns: Sequence[Turn], choice: str | None) -> str:
     return render_article(turn.articles[p.article_id], p.start, p.end, note)
 
 
-def render_status(index_dir: Path, building: bool = False) -> str:
-    """What the index holds: counts, model, last build, sources, skipped files and why."""
+def render_status(index_dir: Path, building: bool = False, note: str | None = None) -> str:
+    """What the index holds: counts, model, last build, sources, skipped files and why; `note`
+    (e.g. abstention weights fitted for another model) is shown above them."""
     try:
         m = read_manifest(index_dir)
     except IndexError_ as exc:
@@ -197,5 +198,9 @@ def render_status(index_dir: Path, building: bool = False) -> str:
         if skipped
         else "<h4>لا ملفات متروكة · Nothing skipped</h4>"
     )
+    note_html = f'<p class="isnad-note" dir="auto">⚠ {esc(note)}</p>' if note else ""
     # Labels are Arabic first: the container resolves to RTL, values decide their own way.
-    return f'<div class="isnad-status" dir="auto"><table>{table}</table>{skipped_html}</div>'
+    return (
+        f'<div class="isnad-status" dir="auto">{note_html}<table>{table}</table>'
+        f"{skipped_html}</div>"
+    )
