@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.build import build_index
+from index.lexical import tokenize
 from index.store import load_index
 from qa import answer as answer_mod
 from qa.abstain import FEATURES, AbstainModel, GroupModel, load_abstain_model
@@ -301,3 +302,17 @@ def test_real_model_answers_arabic_and_english_and_abstains_off_topic(tmp_path, 
     history = [("هل طلبت الإدارة السورية دعماً من تركيا؟", a.text)]
     follow = answerer.ask("وماذا عن قسد؟", history)
     assert [p.article_id for p in follow.passages[:2]] == ["sdf.txt", "syria.txt"]
+
+
+def test_a_rare_question_word_missing_from_the_passage_is_evidence_to_abstain(index):
+    from qa.abstain import idf_features
+
+    syria = index.article_row["syria.txt"]
+    passage = index.chunk_text(int(list(index.chunk_article).index(syria)))
+    # every word found: all the idf weight is covered, nothing is missing
+    covered, missing = idf_features("الإدارة السورية طلبت دعماً", passage, index)
+    assert covered == pytest.approx(1.0) and missing == 0.0
+    # a word no article holds ("زلزال") is the rarest there is: it is what is missing
+    partly, missing = idf_features("الإدارة السورية طلبت دعماً بعد الزلزال", passage, index)
+    assert partly < 1.0
+    assert missing == max(index.lexical.idf(tokenize("الزلزال السورية")).values())
