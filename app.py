@@ -141,12 +141,12 @@ def create_app(
         pairs = [(Path(f), Path(f).name) for f in files or []]
         with _as_gr_error():
             message = add_files(live, upload_dir, pairs, _bar(progress))
-        return message, render_status(live.index_dir, note=live.note()), None
+        return message, on_status(), None
 
     def on_rebuild(progress=_PROGRESS):
         with _as_gr_error():
             r = live.rebuild(_bar(progress))
-        return f"Index: {build_summary(r)}", render_status(live.index_dir, note=live.note())
+        return f"Index: {build_summary(r)}", on_status()
 
     def on_status() -> str:
         return render_status(live.index_dir, note=live.note())
@@ -184,9 +184,7 @@ def create_app(
                     )
                     article = gr.HTML(render_empty_view(), elem_id="isnad-article")
         with gr.Tab("الفهرس · Index"):
-            status = gr.HTML(
-                render_status(live.index_dir, note=live.note()), elem_id="isnad-status"
-            )
+            status = gr.HTML(on_status(), elem_id="isnad-status")
             files = gr.File(
                 label="أضف مقالات · Add articles (.txt, .md, .jsonl; 20 MB max)",
                 file_count="multiple",

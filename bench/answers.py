@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from evalsets import EvalSet, Gold, load_set  # noqa: E402
+from evalsets import Gold, load_set  # noqa: E402
 
 C_FIT = 0.1  # the logistic regression's inverse regularisation; .1 transferred better than 1
 SETS = ("arcd", "tydi")
@@ -251,9 +251,9 @@ def main() -> None:
     news = open_index(news_dir, [args.distractors], encoder)
     news_answerer = Answerer(news, encoder, abstain_model=shipped)
 
-    records, sizes, answerers = {}, {}, {}
+    records, sizes, answerers, evalsets = {}, {}, {}, {}
     for name in SETS:
-        evalset: EvalSet = load_set(name, getattr(args, name), args.limit)
+        evalsets[name] = evalset = load_set(name, getattr(args, name), args.limit)
         index = open_index(
             args.work / f"{name}+news", [evalset.articles, args.distractors], encoder, seed=news_dir
         )
@@ -291,7 +291,7 @@ def main() -> None:
         print("wrote qa/abstain_model.json (fitted on both sets)")
         for a in answerers.values():
             a.abstain_model = both
-    arcd_ar = [q for q in load_set("arcd", args.arcd, args.limit).questions if q["lang"] == "ar"]
+    arcd_ar = [q for q in evalsets["arcd"].questions if q["lang"] == "ar"]
     result["latency_torch"] = latency(answerers["arcd"], arcd_ar, args.latency_n)
     if args.cache_dir is None:  # the default model: as `isnad ask` / `isnad serve` answer
         served = Answerer(answerers["arcd"].index, load_light_encoder(), abstain_model=both)

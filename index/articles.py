@@ -21,6 +21,7 @@ import stat
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 FILE_TYPES = (".txt", ".md", ".jsonl")
@@ -107,8 +108,10 @@ def make_title(text: str, *, markdown: bool = False) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)
 def title_from_lead(article: Article) -> bool:
-    """True when the article had no headline and its title was made from its first sentence."""
+    """True when the article had no headline and its title was made from its first sentence.
+    Cached: a build asks once per sentence, answering once per article and question."""
     first = next((line.strip() for line in article.text.splitlines() if line.strip()), "")
     return bool(first) and _reads_as_body(first) and article.title == make_title(first)
 

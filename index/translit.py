@@ -9,8 +9,8 @@ al-/el- dropped, doubled letters collapsed: both names above become "mr mXtr" an
 
 `latin_skeletons(question)` takes the capitalised words and the numbers of an English
 question (the names, places and years a reader would keep untranslated); `arabic_skeletons`
-takes every word of an Arabic text. Many Arabic words share a short skeleton, so matches are
-scored by BM25 (qa.retrieve), whose idf discounts the common ones.
+takes every word of an Arabic text. qa.scoring adds the share of a question's skeletons found
+in a sentence to its score (a small weight: many Arabic words share a short skeleton).
 
 What this module does NOT do: transliterate for display, or match words that are translated
 rather than transliterated ("Egypt" and «مصر»).

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.lexical import coverage, tokenize
+from index.lexical import tokenize
 from index.store import Index
 from qa.retrieve import Ranking
 from qa.scoring import Scored, name_coverage
@@ -66,17 +66,19 @@ def features(ranking: Ranking, best: Scored | None, index: Index) -> np.ndarray:
     chunk_text = index.chunk_text(top.chunk_row)
     art = int(index.chunk_article[top.chunk_row])
     if words:
-        chunk_cov = coverage(ranking.question, chunk_text)
-        idf_cov, missing = idf_features(ranking.question, chunk_text, index)
+        chunk_cov, idf_cov, missing = word_features(ranking.question, chunk_text, index)
     else:  # across scripts: the question's names (qa.scoring), not its words
         chunk_cov = name_coverage(ranking.scorer.scorers[0].names, chunk_text)
         idf_cov = missing = 0.0
     head = ranking.hits[:3]
     agreement = sum(int(index.chunk_article[h.chunk_row]) == art for h in head) / len(head)
     dense = [h.dense for h in ranking.hits]
-    sentences = sorted(ranking.sentences.values(), key=lambda s: -s.score)
+    sentences = ranking.sentences.values()
     best_art = int(index.sent_article[best.row])
-    others = [s.score for s in sentences if int(index.sent_article[s.row]) != best_art]
+    other = max(
+        (s.score for s in sentences if int(index.sent_article[s.row]) != best_art),
+        default=ranking.sentence_floor,
+    )
     cosines = sorted((s.cosine for s in sentences), reverse=True)
     return np.array(
         [
@@ -90,26 +92,27 @@ def features(ranking: Ranking, best: Scored | None, index: Index) -> np.ndarray:
             agreement,
             idf_cov,
             missing,
-            best.score - (others[0] if others else ranking.sentence_floor),
+            best.score - other,
             dense[0] - float(np.mean(dense[1:])) if len(dense) > 1 else 0.0,
             cosines[0] - float(np.mean(cosines[1:6])) if len(cosines) > 1 else 0.0,
         ]
     )
 
 
-def idf_features(question: str, text: str, index: Index) -> tuple[float, float]:
-    """(idf-weighted share of the question's tokens found in `text`, the highest idf among
-    those not found): a rare name of the question missing from the best passage is the
-    clearest sign the articles do not answer it."""
+def word_features(question: str, text: str, index: Index) -> tuple[float, float, float]:
+    """From the question's and the passage's tokens, each made once: (the share of the
+    question's tokens found in `text`, as index.lexical.coverage; the same share weighted by
+    idf; the highest idf among those not found): a rare name of the question missing from the
+    best passage is the clearest sign the articles do not answer it."""
     tokens = set(tokenize(question))
     if not tokens:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
+    found = tokens.intersection(tokenize(text))
     idf = index.lexical.idf(sorted(tokens))
-    found = set(tokenize(text))
     total = sum(idf.values())
-    kept = sum(v for t, v in idf.items() if t in found)
+    kept = sum(idf[t] for t in found)
     missing = max((v for t, v in idf.items() if t not in found), default=0.0)
-    return kept / total if total else 0.0, missing
+    return len(found) / len(tokens), kept / total if total else 0.0, missing
 
 
 def group_of(ranking: Ranking) -> str:

@@ -172,6 +172,8 @@ class QuestionScorer:
         in every "title: sentence" vector already and tell none of its sentences apart
         ("ماهي الدولة التي تحد سوريا شمالاً؟" matched the lead's «سوريا» over «يحدها شمالاً
         تركيا»). All of them when the title holds every one."""
+        if not self.grams:
+            return self.grams
         grams = self._grams_of_article.get(article_row)
         if grams is None:
             article = self.index.articles[article_row]
@@ -192,11 +194,7 @@ class QuestionScorer:
                 cov = name_coverage(self.names, text)
                 score = cos + self.weights.names * cov
             else:
-                grams = (
-                    self.article_grams(int(self.index.sent_article[row]))
-                    if self.grams
-                    else self.grams
-                )
+                grams = self.article_grams(int(self.index.sent_article[row]))
                 cov = trigram_coverage(grams, text)
                 score = cos + self.weights.coverage * cov
             tm = type_match(self.kind, text)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.build import build_index
-from index.lexical import tokenize
+from index.lexical import coverage, tokenize
 from index.store import load_index
 from qa import answer as answer_mod
 from qa.abstain import FEATURES, AbstainModel, GroupModel, load_abstain_model
@@ -305,14 +305,16 @@ def test_real_model_answers_arabic_and_english_and_abstains_off_topic(tmp_path, 
 
 
 def test_a_rare_question_word_missing_from_the_passage_is_evidence_to_abstain(index):
-    from qa.abstain import idf_features
+    from qa.abstain import word_features
 
     syria = index.article_row["syria.txt"]
     passage = index.chunk_text(int(list(index.chunk_article).index(syria)))
     # every word found: all the idf weight is covered, nothing is missing
-    covered, missing = idf_features("الإدارة السورية طلبت دعماً", passage, index)
-    assert covered == pytest.approx(1.0) and missing == 0.0
+    share, covered, missing = word_features("الإدارة السورية طلبت دعماً", passage, index)
+    assert share == 1.0 and covered == pytest.approx(1.0) and missing == 0.0
     # a word no article holds ("زلزال") is the rarest there is: it is what is missing
-    partly, missing = idf_features("الإدارة السورية طلبت دعماً بعد الزلزال", passage, index)
+    question = "الإدارة السورية طلبت دعماً بعد الزلزال"
+    share, partly, missing = word_features(question, passage, index)
+    assert share == coverage(question, passage) < 1.0
     assert partly < 1.0
     assert missing == max(index.lexical.idf(tokenize("الزلزال السورية")).values())
