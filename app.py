@@ -34,6 +34,7 @@ from index.store import (
 )
 from qa.abstain import AbstainModelError
 from qa.answer import QuestionError
+from qa.filters import FilterError, parse_filters
 from ui.live import LiveIndex, ask
 from ui.render import (
     Turn,
@@ -46,7 +47,14 @@ from ui.render import (
 from ui.uploads import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadError, add_files, build_summary
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
-EXPECTED = (QuestionError, ArticleError, EncoderError, IndexError_, AbstainModelError)
+EXPECTED = (
+    QuestionError,
+    FilterError,
+    ArticleError,
+    EncoderError,
+    IndexError_,
+    AbstainModelError,
+)
 _PROGRESS = gr.Progress()  # a marker: Gradio hands each call its own tracker
 
 
@@ -78,6 +86,7 @@ CSS = f"""
 .isnad-mark {{ background: #fde047; color: #111; padding: 0 .1em; border-radius: 2px; }}
 .isnad-note {{ color: #b45309; font-size: .9em; }}
 .isnad-status th {{ padding-inline-end: 1em; font-weight: 600; }}
+.isnad-copies ul {{ margin: .1em 0 .2em; padding-inline-start: 1.2em; font-size: .9em; }}
 #isnad-question textarea, #isnad-sources label span {{ unicode-bidi: plaintext;
   text-align: start; }}
 """
@@ -125,9 +134,10 @@ def create_app(
     upload_dir.mkdir(parents=True, exist_ok=True)
     live = LiveIndex(index_dir, sources, encoder)
 
-    def on_ask(question: str, turns: list[Turn] | None):
+    def on_ask(question: str, turns: list[Turn] | None, since, until, sources, categories):
         with _as_gr_error():
-            turns = ask(live, question, turns or [])
+            filters = parse_filters(since, until, sources, categories)
+            turns = ask(live, question, turns or [], filters)
         radio = gr.Radio(choices=source_choices(turns[-1]), value=None)
         return chat_messages(turns), turns, "", radio, render_empty_view()
 
@@ -141,20 +151,34 @@ def create_app(
         pairs = [(Path(f), Path(f).name) for f in files or []]
         with _as_gr_error():
             message = add_files(live, upload_dir, pairs, _bar(progress))
-        return message, on_status(), None
+        return message, on_status(), None, *on_filters()
 
     def on_rebuild(progress=_PROGRESS):
         with _as_gr_error():
             r = live.rebuild(_bar(progress))
-        return f"Index: {build_summary(r)}", on_status()
+        return f"Index: {build_summary(r)}", on_status(), *on_filters()
 
     def on_status() -> str:
         return render_status(live.index_dir, note=live.note())
 
-    def answer_json(question: str) -> dict:
-        """Stateless: one question -> the answer as JSON (text, citations with spans)."""
+    def on_filters():
+        """The filter controls filled from the index: its sources, categories, date range."""
+        sources, categories, first, last = filter_options(live)
+        return (
+            gr.Dropdown(choices=sources),
+            gr.Dropdown(choices=categories),
+            gr.Textbox(placeholder=first or "YYYY-MM-DD"),
+            gr.Textbox(placeholder=last or "YYYY-MM-DD"),
+        )
+
+    def answer_json(
+        question: str, since: str = "", until: str = "", source: str = "", category: str = ""
+    ) -> dict:
+        """Stateless: one question -> the answer as JSON (text, citations with spans), from
+        the articles published since/until (YYYY-MM-DD) by `source` in `category` if given."""
         with _as_gr_error():
-            return live.snapshot()[1].ask(question).to_json()
+            filters = parse_filters(since, until, source or None, category or None)
+            return live.snapshot()[1].ask(question, filters=filters).to_json()
 
     # delete_cache: uploads (kept or refused) leave Gradio's temp folder after an hour.
     with gr.Blocks(title="isnad", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
@@ -178,6 +202,25 @@ def create_app(
                         lines=1,
                         max_lines=4,
                     )
+                    with gr.Accordion("تصفية · Filters", open=False, elem_id="isnad-filters"):
+                        with gr.Row():
+                            since = gr.Textbox("", label="من · Since", elem_id="isnad-since")
+                            until = gr.Textbox("", label="إلى · Until", elem_id="isnad-until")
+                        with gr.Row():
+                            source_filter = gr.Dropdown(
+                                [],
+                                value=[],
+                                multiselect=True,
+                                label="المصدر · Source",
+                                elem_id="isnad-source-filter",
+                            )
+                            category_filter = gr.Dropdown(
+                                [],
+                                value=[],
+                                multiselect=True,
+                                label="القسم · Category",
+                                elem_id="isnad-category-filter",
+                            )
                 with gr.Column(scale=2):
                     sources_radio = gr.Radio(
                         [], label="المصادر · Sources", elem_id="isnad-sources", interactive=True
@@ -198,9 +241,10 @@ def create_app(
                 label="النتيجة · Result", interactive=False, elem_id="isnad-message"
             )
 
+        filter_controls = [source_filter, category_filter, since, until]
         question.submit(
             on_ask,
-            [question, turns],
+            [question, turns, since, until, source_filter, category_filter],
             [chat, turns, question, sources_radio, article],
             api_name="ask",
             concurrency_limit=4,
@@ -212,7 +256,7 @@ def create_app(
         add.click(
             on_add,
             files,
-            [message, status, files],
+            [message, status, files, *filter_controls],
             api_name="add_files",
             concurrency_id="build",
             concurrency_limit=1,
@@ -220,14 +264,26 @@ def create_app(
         rebuild.click(
             on_rebuild,
             None,
-            [message, status],
+            [message, status, *filter_controls],
             api_name="rebuild",
             concurrency_id="build",
             concurrency_limit=1,
         )
         demo.load(on_status, None, status, api_name="status")
+        demo.load(on_filters, None, filter_controls, api_name="filters")
         gr.api(answer_json, api_name="answer", concurrency_limit=4)
     return demo
+
+
+def filter_options(live: LiveIndex) -> tuple[list[str], list[str], str, str]:
+    """(sources, categories, first date, last date) of the live index; empty without one."""
+    try:
+        catalog = live.snapshot()[0].catalog
+    except IndexMissing:
+        return [], [], "", ""
+    span = catalog.date_range()
+    first, last = (d.isoformat() for d in span) if span else ("", "")
+    return catalog.names("source"), catalog.names("category"), first, last
 
 
 def _bar(progress) -> Callable[[int, int], None]:

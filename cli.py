@@ -155,6 +155,7 @@ def index_status(index_dir, as_json) -> None:
         "sources": m["sources"],
         **m["counts"],
         "skipped_files": m["skipped"],
+        "unreadable_dates": m.get("unreadable_dates", []),
     }
     if as_json:
         click.echo(json.dumps(status, ensure_ascii=False, indent=1))
@@ -163,12 +164,22 @@ def index_status(index_dir, as_json) -> None:
     click.echo(f"articles   {m['counts']['articles']}")
     click.echo(f"chunks     {m['counts']['chunks']}")
     click.echo(f"sentences  {m['counts']['sentences']}")
+    c = m["counts"]
+    if "dated" in c:  # indexes built before dates and copies were read lack these
+        unreadable = m.get("unreadable_dates", [])
+        click.echo(f"dated      {c['dated']} ({len(unreadable)} dates unreadable)")
+        click.echo(
+            f"copies     {c['copy_clusters']} stories with wire copies "
+            f"({c['articles_in_copy_clusters']} articles)"
+        )
     click.echo(f"model      {m['model']['id']} ({m['model']['dim']} dimensions)")
     click.echo(f"built      {m['built_at']}")
     click.echo(f"sources    {', '.join(m['sources'])}")
     click.echo(f"skipped    {len(m['skipped'])}")
     for s in m["skipped"]:
         click.echo(f"  {s['source']}: {s['reason']}")
+    for d in m.get("unreadable_dates", []):
+        click.echo(f"  unreadable date {d['published']!r} of article {d['article_id']}")
 
 
 @main.command("ask")
@@ -183,11 +194,22 @@ def index_status(index_dir, as_json) -> None:
 @model_option
 @click.option("-k", "k", default=10, show_default=True, help="Passages retrieved per question.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per question).")
-def ask(question, questions_file, index_dir, model, k, as_json) -> None:
-    """Answer QUESTION from the index, citing exact spans of the articles."""
+@click.option("--since", default=None, help="Only articles published on or after YYYY-MM-DD.")
+@click.option("--until", default=None, help="Only articles published on or before YYYY-MM-DD.")
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--category", "categories", multiple=True, help="Only this category (repeatable).")
+def ask(
+    question, questions_file, index_dir, model, k, as_json, since, until, sources, categories
+) -> None:
+    """Answer QUESTION from the index, citing exact spans of the articles.
+
+    --since/--until/--source/--category narrow the articles searched; a line of --questions
+    may carry the same keys ("since", "until", "source", "category"), which then replace them.
+    """
     from index.store import load_index
     from qa.abstain import AbstainModelError
     from qa.answer import Answerer, QuestionError, format_answer
+    from qa.filters import FilterError, parse_filters
 
     if (question is None) == (questions_file is None):
         _fail(
@@ -197,6 +219,10 @@ def ask(question, questions_file, index_dir, model, k, as_json) -> None:
         )
     if k < 1:
         _fail(ValueError(f"-k must be at least 1, got {k}"))
+    try:
+        filters = parse_filters(since, until, sources, categories)
+    except FilterError as exc:
+        _fail(exc)
     try:
         batch = _read_questions(questions_file) if questions_file else None
         encoder = _light_encoder(model)
@@ -208,7 +234,7 @@ def ask(question, questions_file, index_dir, model, k, as_json) -> None:
         click.echo(f"isnad: note: {warning}", err=True)
     if batch is None:
         try:
-            answer = answerer.ask(question)
+            answer = answerer.ask(question, filters=filters)
         except QuestionError as exc:
             _fail(exc)
         if as_json:
@@ -221,8 +247,9 @@ def ask(question, questions_file, index_dir, model, k, as_json) -> None:
             click.echo(json.dumps(item, ensure_ascii=False))
             continue
         try:
-            out = answerer.ask(item["question"]).to_json(id=item["id"])
-        except QuestionError as exc:
+            own = _line_filters(item["keys"], filters)
+            out = answerer.ask(item["question"], filters=own).to_json(id=item["id"])
+        except (QuestionError, FilterError) as exc:
             out = {"id": item["id"], "question": item["question"], "error": str(exc)}
         click.echo(json.dumps(out, ensure_ascii=False) if as_json else _plain(out))
 
@@ -247,8 +274,26 @@ def _read_questions(path: Path) -> list[dict]:
             if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
                 items.append({"line": n, "error": f'line {n} has no "question" string'})
                 continue
-            items.append({"id": obj.get("id", n), "question": obj["question"]})
+            keys = {k: obj[k] for k in FILTER_KEYS if k in obj}
+            items.append({"id": obj.get("id", n), "question": obj["question"], "keys": keys})
     return items
+
+
+FILTER_KEYS = ("since", "until", "source", "category")
+
+
+def _line_filters(keys: dict, default):
+    """A --questions line's own filters: its keys replace the command line's, key by key."""
+    from qa.filters import parse_filters
+
+    if not keys:
+        return default
+    return parse_filters(
+        keys.get("since", default.since),
+        keys.get("until", default.until),
+        keys.get("source", list(default.sources)),
+        keys.get("category", list(default.categories)),
+    )
 
 
 def _plain(out: dict) -> str:

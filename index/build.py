@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from index import copies
 from index.articles import Article, Skipped, content_hash, load_articles, title_from_lead
+from index.catalog import Catalog
 from index.chunking import ChunkerSettings, chunk_article, split_sentences
 from index.encoder import Encoder
 from index.lexical import LexicalIndex, tokenize
@@ -118,6 +120,10 @@ def _build_locked(articles, skipped, paths, index_dir, encoder, settings, progre
         sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
         chunk_tokens = _chunk_tokens(articles, plan.chunks, old)
         lexical = LexicalIndex.from_tokens(chunk_tokens)
+        signatures = _copy_signatures(articles, plan.hashes, old)
+        catalog = Catalog.of(articles)
+        cluster = copies.clusters(articles, signatures, catalog.days)
+        sizes = np.bincount(cluster, minlength=len(articles))
         manifest = {
             "model": {"id": encoder.model_id, "dim": encoder.dim},
             "chunker": settings.as_dict(),
@@ -128,7 +134,13 @@ def _build_locked(articles, skipped, paths, index_dir, encoder, settings, progre
                 "chunks": len(chunk_tokens),
                 "sentences": len(sent_vectors),
                 "skipped": len(skipped),
+                "dated": int((catalog.days >= 0).sum()),
+                "copy_clusters": int((sizes > 1).sum()),
+                "articles_in_copy_clusters": int((sizes[cluster] > 1).sum()),
             },
+            # dates that did not parse (index.dates): kept as text, listed by `index status`
+            "copy_signature": copies.SIGNATURE,
+            "unreadable_dates": [{"article_id": i, "published": p} for i, p in catalog.unparsed],
             "articles": {a.id: h for a, h in zip(articles, plan.hashes, strict=True)},
             "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
         }
@@ -142,6 +154,8 @@ def _build_locked(articles, skipped, paths, index_dir, encoder, settings, progre
             sentence_arrays={**plan.sentence_arrays(), "sent_vectors": sent_vectors},
             lexical=lexical,
             chunk_tokens=chunk_tokens,
+            copy_signatures=signatures,
+            copy_cluster=cluster,
         )
         pending.clear()
 
@@ -246,6 +260,27 @@ def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings)
             plan.sents.append((row, s, e, ("new", text)))
             plan.texts_to_embed.append(text)
     return plan
+
+
+def _copy_signatures(articles: list[Article], hashes: list[str], old: Index | None) -> np.ndarray:
+    """MinHash signatures (index.copies): the stored ones of unchanged articles, new ones for
+    the rest."""
+    out = np.empty((len(articles), copies.NUM_PERM), dtype=np.uint64)
+    todo = []
+    stored = (
+        old is not None
+        and old.copy_signatures is not None
+        and old.manifest.get("copy_signature") == copies.SIGNATURE
+    )
+    for row, (a, h) in enumerate(zip(articles, hashes, strict=True)):
+        old_row = old.article_row.get(a.id) if stored else None
+        if old_row is not None and old.article_hash[old_row] == h:
+            out[row] = old.copy_signatures[old_row]
+        else:
+            todo.append(row)
+    if todo:
+        out[todo] = copies.signatures([articles[r] for r in todo])
+    return out
 
 
 def _chunk_tokens(articles: list[Article], chunks, old: Index | None) -> list[list[str]]:

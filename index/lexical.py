@@ -226,19 +226,29 @@ class LexicalIndex:
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.search_batch([query], k)[0]
 
-    def search_batch(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int,
+        allowed: Sequence[np.ndarray | None] | None = None,
+    ) -> list[list[tuple[int, float]]]:
         """For each query, up to k (doc_index, score) with score > 0, best first (ties by index).
 
-        A query none of whose tokens occurs in the corpus gets [].
+        A query none of whose tokens occurs in the corpus gets []. `allowed[i]`, when given and
+        not None, is one bool per document: query i ranks only those.
         """
         assert k > 0, f"k must be positive, got {k}"
+        allowed = list(allowed) if allowed is not None else [None] * len(queries)
+        assert len(allowed) == len(queries), "one mask (or None) per query"
         results: list[list[tuple[int, float]]] = []
-        for query in queries:
+        for query, mask in zip(queries, allowed, strict=True):
             ids = self._bm25.get_tokens_ids(tokenize(query)) if self._bm25 is not None else []
             if not ids:
                 results.append([])
                 continue
             scores = self._bm25.get_scores_from_ids(ids)
+            if mask is not None:
+                scores = np.where(mask, scores, 0.0)
             hits = np.flatnonzero(scores > 0)
             hits = hits[np.lexsort((hits, -scores[hits]))][:k]
             results.append([(int(i), float(scores[i])) for i in hits])

@@ -13,6 +13,8 @@ Layout of an index directory:
         lexical/         the BM25 index (index.lexical)
         tokens.txt       each chunk's BM25 tokens, one line per chunk, so an update
                          tokenises only the new chunks
+        copies.npz       per article: its MinHash signature and its wire-copy cluster
+                         (index.copies); absent in indexes built before copies were found
     pending/             embeddings of an unfinished build, so a killed build resumes
 
 A new generation is written into a fresh `data-*` folder, then `manifest.json` is replaced
@@ -30,11 +32,13 @@ import secrets
 import shutil
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from index.articles import Article
+from index.catalog import Catalog
 from index.chunking import Chunk
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError
 
@@ -85,6 +89,13 @@ class Index:
     sent_start: np.ndarray
     sent_end: np.ndarray
     sent_vectors: np.ndarray
+    copy_signatures: np.ndarray | None = None  # (n_articles, n_perm) uint64 MinHash values
+    copy_cluster: np.ndarray | None = None  # per article: its cluster's first article row
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """Dates, sources, categories and wire-copy clusters of the articles (index.catalog)."""
+        return Catalog.of(self.articles, self.copy_cluster)
 
     @property
     def model_id(self) -> str:
@@ -163,6 +174,10 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
         vectors = np.load(data / "vectors.npy")
         fidx = faiss.read_index(str(data / "faiss.index"))
         lexical = LexicalIndex.load(data / "lexical")
+        signatures = cluster = None
+        if (data / "copies.npz").exists():
+            with np.load(data / "copies.npz") as z:
+                signatures, cluster = z["signatures"], z["cluster"]
     except (*DAMAGED, LexicalIndexError) as exc:
         raise IndexError_(f"the index at {index_dir} is damaged ({exc}); {rebuild}") from exc
 
@@ -175,6 +190,7 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
         and fidx.d == dim
         and len(lexical) == n_chunks
         and sents["sent_vectors"].shape == (counts["sentences"], dim)
+        and (cluster is None or len(cluster) == len(signatures) == len(articles))
     )
     if not sizes_ok:
         raise IndexError_(f"the index at {index_dir} is inconsistent (sizes differ); {rebuild}")
@@ -194,6 +210,8 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
         sent_start=sents["sent_start"],
         sent_end=sents["sent_end"],
         sent_vectors=sents["sent_vectors"],
+        copy_signatures=signatures,
+        copy_cluster=cluster,
     )
 
 
@@ -208,6 +226,8 @@ def write_index(
     sentence_arrays: dict[str, np.ndarray],
     lexical: LexicalIndex,
     chunk_tokens: list[list[str]],
+    copy_signatures: np.ndarray,
+    copy_cluster: np.ndarray,
 ) -> Path:
     """Write a new generation and commit it by replacing the manifest. Returns the data folder."""
     import faiss
@@ -239,6 +259,7 @@ def write_index(
         lexical.save(tmp / "lexical")
         with open(tmp / "tokens.txt", "w", encoding="utf-8") as f:
             f.writelines(" ".join(tokens) + "\n" for tokens in chunk_tokens)
+        np.savez(tmp / "copies.npz", signatures=copy_signatures, cluster=copy_cluster)
         _fsync_tree(tmp)
         os.replace(tmp, index_dir / name)
     except BaseException:

@@ -27,6 +27,7 @@ from index.lexical import normalize, script_of, tokenize
 from index.store import Index
 from qa.abstain import AbstainModel, features, load_abstain_model
 from qa.compose import ComposeSettings, Span, candidates, choose_spans
+from qa.filters import Filters
 from qa.retrieve import Ranking, RetrievalSettings, Retriever
 
 MAX_QUESTION_CHARS = 2000
@@ -34,6 +35,10 @@ FOLLOW_UP_WORDS = 2
 NOT_FOUND = {
     "arabic": "لا تذكر المقالات إجابة عن هذا السؤال.",
     "other": "The articles don't say.",
+}
+NO_MATCH = {  # a filter that leaves no article: said, not answered from everything (RAGFlow #11572)
+    "arabic": "لا توجد مقالات تطابق التصفية ({}).",
+    "other": "No article matches the filters ({}).",
 }
 # On the normalised question: a leading "and ..." / "what about ..." marks a follow-up.
 _FOLLOW_UP = re.compile(
@@ -51,6 +56,26 @@ class CitationError(AssertionError):
 
 
 @dataclass(frozen=True)
+class Copy:
+    """Another article of the same story (a wire copy, index.copies), listed, not cited."""
+
+    article_id: str
+    title: str
+    source: str | None
+    published: str | None  # ISO 8601 (index.dates), None if absent or unreadable
+    url: str | None
+
+    def to_json(self) -> dict:
+        return {
+            "article_id": self.article_id,
+            "title": self.title,
+            "source": self.source,
+            "published": self.published,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
 class Citation:
     n: int
     article_id: str
@@ -58,9 +83,10 @@ class Citation:
     start: int
     end: int
     text: str
-    published: str | None
+    published: str | None  # ISO 8601 (index.dates), None if absent or unreadable
     source: str | None
     url: str | None
+    copies: tuple[Copy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,18 +108,20 @@ class Answer:
     def to_json(self, id: str | None = None) -> dict:
         citations = []
         for c in self.citations:
-            rec = {
-                "n": c.n,
-                "article_id": c.article_id,
-                "title": c.title,
-                "start": c.start,
-                "end": c.end,
-                "text": c.text,
-            }
-            for key in ("published", "source", "url"):
-                if getattr(c, key) is not None:
-                    rec[key] = getattr(c, key)
-            citations.append(rec)
+            citations.append(
+                {
+                    "n": c.n,
+                    "article_id": c.article_id,
+                    "title": c.title,
+                    "start": c.start,
+                    "end": c.end,
+                    "text": c.text,
+                    "published": c.published,
+                    "source": c.source,
+                    "url": c.url,
+                    "copies": [x.to_json() for x in c.copies],
+                }
+            )
         return {
             "id": id,
             "question": self.question,
@@ -115,6 +143,9 @@ def format_answer(answer: Answer) -> str:
         lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
         lines.append(f"    {c.article_id} [{c.start}:{c.end}]")
         lines.append(f"    «{_one_line(c.text)}»")
+        for x in c.copies:
+            where = ", ".join(w for w in (x.source, x.published) if w)
+            lines.append(f"    also reported: {x.title}" + (f" ({where})" if where else ""))
     if answer.abstained and answer.passages:
         lines.append("Closest passages:")
         for p in answer.passages[:3]:
@@ -193,57 +224,85 @@ class Answerer:
             )
         return None
 
-    def ask(self, question: str, history: Sequence[tuple[str, str]] = ()) -> Answer:
-        """Answer one question, in the light of earlier turns [(question, answer text), ...]."""
+    def ask(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Answer one question, in the light of earlier turns [(question, answer text), ...],
+        from the articles `filters` (qa.filters) lets through."""
         q = check_question(question)
-        return self._answer([q], [follow_up_context(q, history)])[0]
+        return self._answer([q], [follow_up_context(q, history)], [filters])[0]
 
-    def ask_batch(self, questions: Sequence[str]) -> list[Answer]:
-        """Answer independent questions (no history); QuestionError names the bad one."""
+    def ask_batch(
+        self, questions: Sequence[str], filters: Sequence[Filters | None] | None = None
+    ) -> list[Answer]:
+        """Answer independent questions (no history), each with its own filters (or None);
+        QuestionError names the bad question."""
         checked = []
         for i, q in enumerate(questions):
             try:
                 checked.append(check_question(q))
             except QuestionError as exc:
                 raise QuestionError(f"question {i + 1}: {exc}") from exc
-        return self._answer(checked, [None] * len(checked))
+        filters = list(filters) if filters is not None else [None] * len(checked)
+        return self._answer(checked, [None] * len(checked), filters)
 
     def evidence_batch(
-        self, questions: Sequence[str], contexts: Sequence[str | None] | None = None
+        self,
+        questions: Sequence[str],
+        contexts: Sequence[str | None] | None = None,
+        allowed: Sequence[np.ndarray | None] | None = None,
     ) -> list[tuple[Ranking, list[Span], np.ndarray]]:
         """(ranking, spans, features) per question, before deciding to abstain (bench/ uses it
-        to calibrate). `contexts`: see Retriever.rank_batch."""
+        to calibrate). `contexts`, `allowed`: see Retriever.rank_batch."""
         out = []
-        for ranking in self.retriever.rank_batch(list(questions), self.k, contexts=contexts):
+        rankings = self.retriever.rank_batch(
+            list(questions), self.k, contexts=contexts, allowed=allowed
+        )
+        for ranking in rankings:
             scored = candidates(ranking, self.compose)
             spans = choose_spans(scored, ranking, self.index, self.compose)
             x = features(ranking, scored[0] if scored else None, self.index)
             out.append((ranking, spans, x))
         return out
 
-    def _answer(self, questions: list[str], contexts: list[str | None]) -> list[Answer]:
-        if not questions:
-            return []
-        answers = []
-        for question, (ranking, spans, x) in zip(
-            questions, self.evidence_batch(questions, contexts), strict=True
-        ):
-            passages = tuple(
-                Passage(c.article_id, c.start, c.end, round(h.score, 4))
-                for h in ranking.hits
-                for c in [self.index.chunk(h.chunk_row)]
-            )
-            citations = self._citations(spans) if spans else ()
-            if citations and self.abstain_model.answers(ranking, x):
-                text = " ".join(f"{_one_line(c.text)} [{c.n}]" for c in citations)
-                answers.append(Answer(question, False, text, citations, passages))
-            else:
-                message = NOT_FOUND["arabic" if script_of(question) == "arabic" else "other"]
-                answers.append(Answer(question, True, message, (), passages))
-        return answers
+    def _answer(
+        self, questions: list[str], contexts: list[str | None], filters: list[Filters | None]
+    ) -> list[Answer]:
+        assert len(filters) == len(questions), "one Filters (or None) per question"
+        masks = [f.article_mask(self.index.catalog) if f else None for f in filters]
+        answers: dict[int, Answer] = {}
+        for i, (q, f, m) in enumerate(zip(questions, filters, masks, strict=True)):
+            if m is not None and not m.any():
+                lang = "arabic" if script_of(q) == "arabic" else "other"
+                answers[i] = Answer(q, True, NO_MATCH[lang].format(f.describe()), (), ())
+        todo = [i for i in range(len(questions)) if i not in answers]
+        evidence = self.evidence_batch(
+            [questions[i] for i in todo], [contexts[i] for i in todo], [masks[i] for i in todo]
+        )
+        for i, ev in zip(todo, evidence, strict=True):
+            answers[i] = self._decide(questions[i], *ev)
+        return [answers[i] for i in range(len(questions))]
+
+    def _decide(self, question: str, ranking: Ranking, spans: list[Span], x) -> Answer:
+        """The answer from one question's evidence: cited spans, or an abstention."""
+        passages = tuple(
+            Passage(c.article_id, c.start, c.end, round(h.score, 4))
+            for h in ranking.hits
+            for c in [self.index.chunk(h.chunk_row)]
+        )
+        citations = self._citations(spans) if spans else ()
+        if citations and self.abstain_model.answers(ranking, x):
+            text = " ".join(f"{_one_line(c.text)} [{c.n}]" for c in citations)
+            return Answer(question, False, text, citations, passages)
+        message = NOT_FOUND["arabic" if script_of(question) == "arabic" else "other"]
+        return Answer(question, True, message, (), passages)
 
     def _citations(self, spans: list[Span]) -> tuple[Citation, ...]:
         out: list[Citation] = []
+        catalog = self.index.catalog
         for span in spans:
             article = self.index.articles[span.article_row]
             citation = Citation(
@@ -253,9 +312,10 @@ class Answerer:
                 start=span.start,
                 end=span.end,
                 text=article.text[span.start : span.end],
-                published=article.meta.get("published"),
+                published=catalog.published[span.article_row],
                 source=article.meta.get("source"),
                 url=article.meta.get("url"),
+                copies=tuple(self._copy(r) for r in catalog.copies(span.article_row)),
             )
             problem = verify(citation, self.index)
             if problem:
@@ -264,6 +324,11 @@ class Answerer:
                 continue  # never shown; numbering stays consecutive
             out.append(citation)
         return tuple(out)
+
+    def _copy(self, row: int) -> Copy:
+        a = self.index.articles[row]
+        published = self.index.catalog.published[row]
+        return Copy(a.id, a.title, a.meta.get("source"), published, a.meta.get("url"))
 
 
 def verify(citation: Citation, index: Index) -> str:

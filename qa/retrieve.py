@@ -15,6 +15,13 @@ questions: hit@1 .65 for dense+BM25 fusion, .69 with the sentence ranking, .75 r
 10k news articles as distractors hit@1 .74, hit@5 .93 (bench/answers.py). 51 English
 questions over ARCD: hit@1 .39 with BM25 fused into dense at equal weight, .61 dense alone.
 
+Filters (qa.filters) are applied inside the three searches (FAISS with an id selector, BM25 and
+the sentence ranking over the allowed chunks only); the floors are read unfiltered. A period the
+question names (qa.timeq) adds a fourth ranking, its sentences within that period, and
+`period_bonus` to that period's chunks in the rerank; "latest" orders the hits within
+`latest_band` of the best newest first. Of a story's wire copies (index.copies) only the best
+ranked article's chunks are kept.
+
 What this module does NOT do: choose what to cite or abstain (qa.compose, qa.abstain), or
 embed anything but the questions.
 """
@@ -30,10 +37,12 @@ from index.encoder import Encoder
 from index.lexical import script_of
 from index.store import Index
 from qa.scoring import MeanScorer, QuestionScorer, Scored, Weights
+from qa.timeq import TimeHint, time_in_question
 
 SCRIPT_SAMPLE = 200  # articles looked at to decide the corpus' scripts
 SCRIPT_SHARE = 0.2
 BATCH = 32  # questions scored against all sentences at once (memory: BATCH x n_sentences)
+OUT = np.float32(-3.0)  # below any cosine: the score of a chunk a filter leaves out
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,9 @@ class RetrievalSettings:
     w_lexical: float = 1.0
     rerank: int = 30  # fused chunks reordered by their best sentence
     w_chunk_across: float = 0.5  # questions in another script: + this x the chunk's cosine
+    w_period: float = 1.0  # the sentence ranking within a period the question names (qa.timeq)
+    period_bonus: float = 0.05  # added to the rerank score of chunks from that period
+    latest_band: float = 0.05  # "latest": hits within this of the best are ordered newest first
     weights: Weights = Weights()
 
 
@@ -70,6 +82,9 @@ class _Lists:
     lexical: list[tuple[int, float]]
     dense_floor: float
     sentence_floor: float
+    hint: TimeHint  # the time the text names (qa.timeq)
+    period: list[int]  # the sentence ranking within that period ([] if it names none)
+    in_period: np.ndarray | None  # per chunk: from that period (None if it names none)
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,33 @@ def dense_search(vectors: np.ndarray, index: Index, depth: int) -> tuple[np.ndar
     scores, rows = index.faiss_index.search(vectors, depth)
     assert (rows >= 0).all(), "FAISS returned fewer rows than the index holds"
     return scores, rows
+
+
+def dense_search_within(
+    vector: np.ndarray, index: Index, allowed: np.ndarray, depth: int
+) -> list[int]:
+    """The `depth` best chunk rows among `allowed` (a bool per chunk), searched by FAISS with an
+    id selector: a narrow filter still gets its own best chunks, not the leftovers of a global
+    top list."""
+    ids = np.flatnonzero(allowed).astype(np.int64)
+    depth = min(depth, len(ids))
+    if depth == 0:
+        return []
+    import faiss
+
+    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+    query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
+    _, rows = index.faiss_index.search(query, depth, params=params)
+    return [int(r) for r in rows[0] if r >= 0]
+
+
+def top_rows(scores: np.ndarray, depth: int) -> list[int]:
+    """Rows of the `depth` best scores above OUT, best first (ties by row)."""
+    depth = min(depth, int((scores > OUT).sum()))
+    if depth == 0:
+        return []
+    rows = np.argpartition(-scores, depth - 1)[:depth]
+    return rows[np.lexsort((rows, -scores[rows]))].tolist()
 
 
 def chunk_sentences(index: Index) -> tuple[np.ndarray, np.ndarray]:
@@ -155,6 +197,7 @@ class Retriever:
         offsets = np.concatenate([[0], np.cumsum(hi - lo)[:-1]]).astype(np.int64)
         self._offsets = np.minimum(offsets, max(len(self._flat) - 1, 0))
         self._lo, self._hi = lo.tolist(), hi.tolist()
+        self._chunk_days = index.catalog.days[index.chunk_article]  # -1: no readable date
 
     def encode(self, questions: Sequence[str]) -> np.ndarray:
         return self.encoder.encode_queries(list(questions))
@@ -177,10 +220,13 @@ class Retriever:
         *,
         vectors: np.ndarray | None = None,
         contexts: Sequence[str | None] | None = None,
+        allowed: Sequence[np.ndarray | None] | None = None,
     ) -> list[Ranking]:
         """Like search_batch, with each question's vector and retrieval facts.
 
         `vectors` (the questions' query embeddings) are computed here when not given.
+        `allowed[i]`, when given, is one bool per article row: question i ranks only those
+        articles' chunks (qa.filters), inside each search.
         `contexts[i]`, when given, is question i together with earlier turns of a chat: its
         rankings are fused in with the question's own, and sentences are scored by the mean
         of both, so a follow-up ("وماذا عن قسد؟") finds its own topic in the chat's context.
@@ -188,6 +234,11 @@ class Retriever:
         assert k > 0, f"k must be positive, got {k}"
         contexts = list(contexts) if contexts is not None else [None] * len(questions)
         assert len(contexts) == len(questions), "one context (or None) per question"
+        allowed = list(allowed) if allowed is not None else [None] * len(questions)
+        assert len(allowed) == len(questions), "one article mask (or None) per question"
+        chunk_allowed = [
+            None if a is None else np.asarray(a, bool)[self.index.chunk_article] for a in allowed
+        ]
         if vectors is None:
             vectors = self.encode(questions) if questions else np.zeros((0, self.encoder.dim))
         extra = [c for c in contexts if c]
@@ -198,12 +249,14 @@ class Retriever:
             texts = [questions[i] for i in batch]
             own = {i: [j] for j, i in enumerate(batch)}
             rows = [vectors[i] for i in batch]
+            masks = [chunk_allowed[i] for i in batch]
             for i in batch:
                 if contexts[i]:
                     own[i].append(len(texts))
                     texts.append(contexts[i])
                     rows.append(context_vectors[sum(1 for c in contexts[:i] if c)])
-            lists = self._lists(texts, np.array(rows, dtype=np.float32), k)
+                    masks.append(chunk_allowed[i])
+            lists = self._lists(texts, np.array(rows, dtype=np.float32), k, masks)
             out.extend(self._rank(questions[i], [lists[j] for j in own[i]], k) for i in batch)
         return out
 
@@ -217,8 +270,12 @@ class Retriever:
         maxima[:, ~self._has_sentence] = -1.0
         return maxima
 
-    def _lists(self, texts: list[str], vectors: np.ndarray, k: int) -> list[_Lists]:
-        """The three rankings of each text."""
+    def _lists(
+        self, texts: list[str], vectors: np.ndarray, k: int, masks: list[np.ndarray | None]
+    ) -> list[_Lists]:
+        """The rankings of each text, each within its chunk mask (None: every chunk). The
+        floors are read off the unfiltered rankings: what an unrelated chunk scores does not
+        depend on the filter."""
         index = self.index
         depth = min(max(k, self.settings.depth), len(index))
         dense_cos, dense_rows = dense_search(vectors, index, depth)
@@ -232,32 +289,55 @@ class Retriever:
         scripts = [script_of(t) for t in texts]
         weights = [self.lexical_weight(sc) for sc in scripts]
         asked = [i for i, w in enumerate(weights) if w > 0]
-        found = index.lexical.search_batch([texts[i] for i in asked], depth) if asked else []
+        found = (
+            index.lexical.search_batch(
+                [texts[i] for i in asked], depth, allowed=[masks[i] for i in asked]
+            )
+            if asked
+            else []
+        )
         lexical: list[list[tuple[int, float]]] = [[] for _ in texts]
         for i, hits in zip(asked, found, strict=True):
             lexical[i] = hits
-        return [
-            _Lists(
-                text=texts[i],
-                vector=vectors[i],
-                script=scripts[i],
-                lexical_weight=weights[i],
-                dense=dense_rows[i].tolist(),
-                sentence=sent_rows[i].tolist(),
-                lexical=lexical[i],
-                dense_floor=float(dense_cos[i, -1]) if depth else 0.0,
-                sentence_floor=float(maxima[i, sent_rows[i, -1]]) if depth else 0.0,
+        out = []
+        for i, text in enumerate(texts):
+            mask = masks[i]
+            dense, sentence = dense_rows[i].tolist(), sent_rows[i].tolist()
+            scores = maxima[i] if mask is None else np.where(mask, maxima[i], OUT)
+            if mask is not None:
+                dense = dense_search_within(vectors[i], index, mask, depth)
+                sentence = top_rows(scores, depth)
+            hint = time_in_question(text)
+            in_period, period = None, []
+            if hint.period:
+                days = self._chunk_days
+                in_period = (days >= hint.since.toordinal()) & (days <= hint.until.toordinal())
+                period = top_rows(np.where(in_period, scores, OUT), depth)
+            out.append(
+                _Lists(
+                    text=text,
+                    vector=vectors[i],
+                    script=scripts[i],
+                    lexical_weight=weights[i],
+                    dense=dense,
+                    sentence=sentence,
+                    lexical=lexical[i],
+                    dense_floor=float(dense_cos[i, -1]) if depth else 0.0,
+                    sentence_floor=float(maxima[i, sent_rows[i, -1]]) if depth else 0.0,
+                    hint=hint,
+                    period=period,
+                    in_period=in_period,
+                )
             )
-            for i in range(len(texts))
-        ]
+        return out
 
     def _rank(self, question: str, parts: list[_Lists], k: int) -> Ranking:
         """Fuse the rankings of a question (and of its chat context), rerank the head."""
         s, index, me = self.settings, self.index, parts[0]
         rankings, weights = [], []
         for p in parts:
-            rankings += [p.dense, p.sentence, [r for r, _ in p.lexical]]
-            weights += [s.w_dense, s.w_sentence, p.lexical_weight]
+            rankings += [p.dense, p.sentence, [r for r, _ in p.lexical], p.period]
+            weights += [s.w_dense, s.w_sentence, p.lexical_weight, s.w_period]
         fused = fuse(rankings, weights, s.rrf_k)
         head = sorted(fused, key=lambda r: (-fused[r], r))[: max(k, s.rerank)]
         scorer = MeanScorer(
@@ -278,8 +358,15 @@ class Retriever:
             cosines = index.chunk_vectors[head] @ me.vector
             for c, cos in zip(head, cosines.tolist(), strict=True):
                 order[c] += s.w_chunk_across * cos
+        # the time the question names, else the one its chat context names
+        timed = next((p for p in parts if p.hint.period), None)
+        if timed is not None and s.period_bonus:
+            for c in head:
+                order[c] += s.period_bonus * bool(timed.in_period[c])
         head.sort(key=lambda c: (-order[c], -fused[c], c))
-        top = head[:k]
+        if me.hint.latest and head:
+            head = self._newest_first(head, order)
+        top = self._one_copy(head)[:k]
         cosines = (index.chunk_vectors[top] @ me.vector).tolist() if top else []
         lex = dict(me.lexical)
         hits = tuple(
@@ -298,6 +385,25 @@ class Retriever:
             hit_sentences={c: range(self._lo[c], self._hi[c]) for c in top},
             scorer=scorer,
         )
+
+    def _newest_first(self, head: list[int], order: dict[int, float]) -> list[int]:
+        """Within `latest_band` of the best, dated chunks newest first; the places of undated
+        ones (and everything past the band) are kept."""
+        best = order[head[0]]
+        band = [i for i, c in enumerate(head) if order[c] >= best - self.settings.latest_band]
+        dated = [i for i in band if self._chunk_days[head[i]] >= 0]
+        newest = sorted((head[i] for i in dated), key=lambda c: -self._chunk_days[c])
+        out = list(head)
+        for i, c in zip(dated, newest, strict=True):
+            out[i] = c
+        return out
+
+    def _one_copy(self, head: list[int]) -> list[int]:
+        """Drop the chunks of an article when a wire copy of it (index.copies) ranks higher:
+        one story is one source."""
+        cluster, art = self.index.catalog.cluster, self.index.chunk_article
+        first: dict[int, int] = {}
+        return [c for c in head if first.setdefault(int(cluster[art[c]]), int(art[c])) == art[c]]
 
     def _best_sentence(self, scored: dict[int, Scored], chunk_row: int) -> Scored:
         rows = range(self._lo[chunk_row], self._hi[chunk_row])

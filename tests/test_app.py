@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import threading
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from index.articles import Article
 from index.build import build_index
 from index.store import load_index, read_manifest
 from qa.abstain import FEATURES, AbstainModel, GroupModel
-from qa.answer import Answer, Answerer, Citation, Passage, QuestionError
+from qa.answer import Answer, Answerer, Citation, Copy, Passage, QuestionError
 from ui.live import LiveIndex, ask
 from ui.render import (
     ABSTAIN_LABEL,
+    ALSO_REPORTED,
     Turn,
     chat_messages,
     open_source,
@@ -227,6 +229,41 @@ def test_every_text_element_has_dir_auto(live):
     assert "\n" not in render_answer(turn)  # a blank line would end the HTML in Markdown
 
 
+def test_wire_copies_show_as_also_reported_by_with_date_source_and_link(live):
+    index, _ = live.snapshot()
+    ar = index.articles[index.article_row["ar.txt"]]
+    answer = an_answer(index, "ar.txt", [(0, 20)])
+    copy = Copy("b<1>", "نسخة <b>ثانية</b>", "وكالة", "2016-07-11", "https://example.org/b")
+    answer = Answer(
+        answer.question,
+        False,
+        answer.text,
+        (replace(answer.citations[0], copies=(copy,)),),
+        answer.passages,
+    )
+    markup = render_answer(Turn(answer, {"ar.txt": ar}))
+    assert_direction_auto(markup)
+    tree = Tree(markup)
+    assert ALSO_REPORTED in tree.text_in("div")
+    assert "نسخة <b>ثانية</b>" in tree.text_in("li")  # escaped, shown as text
+    assert "2016-07-11 · وكالة" in tree.text_in("li")
+    assert 'href="https://example.org/b"' in markup
+
+
+def test_filter_controls_are_filled_from_the_index(tmp_path, fake_encoder):
+    from tests.test_filters import RECORDS, write
+
+    corpus = write(tmp_path / "c", RECORDS)
+    build_index([corpus], tmp_path / "ix", fake_encoder)
+    live = LiveIndex(tmp_path / "ix", [corpus], fake_encoder)
+    sources, categories, first, last = app.filter_options(live)
+    assert sources == ["Jawhara FM", "Mosaique FM", "وكالة تونس إفريقيا للأنباء"]
+    assert categories == ["culture", "localNews", "sport"]
+    assert (first, last) == ("2014-03-31", "2017-03-17")
+    empty = LiveIndex(tmp_path / "none", [corpus], fake_encoder)
+    assert app.filter_options(empty) == ([], [], "", "")
+
+
 def test_answer_lists_numbered_sources_and_abstention_looks_different(live):
     index, _ = live.snapshot()
     ar = index.articles[index.article_row["ar.txt"]]
@@ -271,7 +308,9 @@ def test_follow_up_questions_pass_earlier_turns_as_history(live, monkeypatch):
     seen = []
     real_ask = Answerer.ask
     monkeypatch.setattr(
-        Answerer, "ask", lambda self, q, h=(): seen.append(list(h)) or real_ask(self, q, h)
+        Answerer,
+        "ask",
+        lambda self, q, h=(), f=None: seen.append(list(h)) or real_ask(self, q, h, f),
     )
     turns = ask(live, QUESTIONS[2], [])
     turns = ask(live, "And how many ships were waiting?", turns)
@@ -536,6 +575,13 @@ def test_the_launched_app_answers_through_its_api(tmp_path, fake_encoder):
         assert "isnad-answer" in texts[1] and "isnad-empty" in view
         status = client.predict(api_name="/status")
         assert "fake-trigram-64" in status
+        # filters through the API: a range with no article says so instead of answering
+        result = client.predict(QUESTIONS[2], "2030-01-01", "", "", "", api_name="/answer")
+        result = json.loads(result) if isinstance(result, str) else result
+        assert result["abstained"] and result["passages"] == []
+        assert result["answer"] == "No article matches the filters (since 2030-01-01)."
+        with pytest.raises(Exception, match="is not a date"):
+            client.predict(QUESTIONS[2], "01/02/2030", "", "", "", api_name="/answer")
     finally:
         demo.close()
 

@@ -171,3 +171,27 @@ def test_html_in_an_article_shows_as_text_and_never_runs(served, browser):
     article_text = page.locator("#isnad-article").inner_text()
     assert "<img src=x onerror=alert(1)>" in article_text
     page.close()
+
+
+def test_a_date_filter_from_the_page_narrows_the_answer_and_says_when_nothing_matches(
+    served, browser
+):
+    url, index_dir, small = served
+    if not small:
+        pytest.skip("checked on the built-in index")
+    page = browser.new_page()
+    page.goto(url)
+    page.locator("#isnad-filters").get_by_text("تصفية · Filters").click()
+    until = page.locator("#isnad-until input, #isnad-until textarea").first
+    until.wait_for(timeout=10_000)
+    # the boxes show the index's own first and last dates
+    assert until.get_attribute("placeholder") == "2025-07-01"
+    until.fill("2010-01-01")
+    box = page.locator("#isnad-question textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
+    answer = page.locator("#isnad-chat .isnad-answer").last
+    answer.wait_for(timeout=30_000)
+    assert "لا توجد مقالات تطابق التصفية (until 2010-01-01)" in answer.inner_text()
+    assert "isnad-abstain" in answer.get_attribute("class")
+    page.close()

@@ -20,6 +20,7 @@ from index.build import BuildReport, build_index
 from index.encoder import Encoder
 from index.store import Index, IndexMissing, load_index
 from qa.answer import Answerer
+from qa.filters import Filters
 from ui.render import CLOSEST, Turn
 
 
@@ -77,11 +78,14 @@ class LiveIndex:
         return report
 
 
-def ask(live: LiveIndex, question: str, turns: Sequence[Turn]) -> list[Turn]:
-    """Answer `question` after the earlier turns; returns the turns with the new one added."""
+def ask(
+    live: LiveIndex, question: str, turns: Sequence[Turn], filters: Filters | None = None
+) -> list[Turn]:
+    """Answer `question` after the earlier turns, from the articles `filters` lets through;
+    returns the turns with the new one added."""
     index, answerer = live.snapshot()
     history = [(t.answer.question, t.answer.text) for t in turns]
-    answer = answerer.ask(question, history)
+    answer = answerer.ask(question, history, filters)
     ids = {c.article_id for c in answer.citations}
     ids |= {p.article_id for p in answer.passages[:CLOSEST]}
     articles = {i: index.articles[index.article_row[i]] for i in ids if i in index.article_row}

@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.articles import Article
+from index.dates import parse_published
 from index.store import IndexError_, read_manifest
-from qa.answer import Answer
+from qa.answer import Answer, Copy
 
 CLOSEST = 3  # passages shown with an abstention
 EXCERPT_CHARS = 300  # ... each cut to this in the chat (the article view shows all of it)
 ABSTAIN_LABEL = "لا تذكر المقالات إجابة · The articles do not say"
 EMPTY_VIEW = "اختر مصدرًا لعرض المقالة · Choose a source to read its article"
+ALSO_REPORTED = "ورد الخبر أيضًا في · Also reported by"
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def render_answer(turn: Turn) -> str:
             f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>{closest}</div>'
         )
     items = [
-        _source_item(f"[{c.n}]", c.title, meta_line(c.published, c.source, c.url), c.text)
+        _source_item(f"[{c.n}]", c.title, meta_line(c.published, c.source, c.url), c.text, c.copies)
         for c in a.citations
     ]
     return (
@@ -100,14 +102,33 @@ def render_answer(turn: Turn) -> str:
 
 def _meta_of(article: Article) -> str:
     m = article.meta
-    return meta_line(m.get("published"), m.get("source"), m.get("url"))
+    published = parse_published(m.get("published"))
+    shown = published.iso if published else m.get("published")
+    return meta_line(shown, m.get("source"), m.get("url"))
 
 
-def _source_item(label: str, title: str, meta: str, quote: str) -> str:
+def _source_item(label: str, title: str, meta: str, quote: str, copies: Sequence[Copy] = ()) -> str:
     return (
         f'<li class="isnad-source" dir="auto"><span class="isnad-ref">{esc(label)}</span> '
         f'<span class="isnad-title" dir="auto">{esc(title)}</span> {meta}'
-        f'<blockquote class="isnad-quote" dir="auto">{esc_line(quote)}</blockquote></li>'
+        f'<blockquote class="isnad-quote" dir="auto">{esc_line(quote)}</blockquote>'
+        f"{_copies(copies)}</li>"
+    )
+
+
+def _copies(copies: Sequence[Copy]) -> str:
+    """ "Also reported by": the wire copies of a cited story, each with its date, source, link."""
+    if not copies:
+        return ""
+    items = "".join(
+        f'<li dir="auto"><span class="isnad-title" dir="auto">{esc(x.title)}</span> '
+        f"{meta_line(x.published, x.source, x.url)}</li>"
+        for x in copies
+    )
+    return (
+        '<div class="isnad-copies" dir="auto">'
+        f'<span class="isnad-sources-head" dir="auto">{esc(ALSO_REPORTED)}</span>'
+        f"<ul>{items}</ul></div>"
     )
 
 
@@ -183,6 +204,17 @@ def render_status(index_dir: Path, building: bool = False, note: str | None = No
     rows = [
         ("المقالات · Articles", f"{c['articles']:,}"),
         ("المقاطع · Chunks", f"{c['chunks']:,}"),
+        *(
+            [
+                ("مؤرخة · Dated", f"{c['dated']:,}"),
+                (
+                    "نسخ مكررة · Wire copies",
+                    f"{c['copy_clusters']:,} ({c['articles_in_copy_clusters']:,})",
+                ),
+            ]
+            if "dated" in c  # indexes built before dates and copies were read lack these
+            else []
+        ),
         ("النموذج · Model", f"{m['model']['id']} ({m['model']['dim']})"),
         ("آخر بناء · Last build", m["built_at"]),
         ("المصادر · Sources", ", ".join(m["sources"])),
@@ -198,6 +230,15 @@ def render_status(index_dir: Path, building: bool = False, note: str | None = No
         if skipped
         else "<h4>لا ملفات متروكة · Nothing skipped</h4>"
     )
+    dates = "".join(
+        f'<li dir="auto"><code>{esc(d["article_id"])}</code>: {esc(d["published"])}</li>'
+        for d in m.get("unreadable_dates", [])
+    )
+    if dates:
+        skipped_html += (
+            f"<h4>تواريخ غير مقروءة · Unreadable dates ({len(m['unreadable_dates'])})</h4>"
+            f"<ul>{dates}</ul>"
+        )
     note_html = f'<p class="isnad-note" dir="auto">⚠ {esc(note)}</p>' if note else ""
     # Labels are Arabic first: the container resolves to RTL, values decide their own way.
     return (

@@ -1,0 +1,102 @@
+"""Wire copies: articles that tell the same story in nearly the same words (one dispatch run by
+several outlets, or rerun with light edits), found with MinHash LSH (datasketch).
+
+`signatures(articles)` gives each article a MinHash of the word shingles of its title and text;
+`clusters(articles, sigs)` finds candidate pairs with LSH (set `LSH_THRESHOLD` below the cut-off:
+at the cut-off itself LSH found only .77-.92 of the pairs; .1 lower, .97-1.00), keeps the pairs
+whose exact shingle Jaccard reaches `THRESHOLD`, and returns per article the row of its cluster's
+first article (itself when it has no copy). A build stores the signatures (index.store,
+copies.npz), so an update hashes only the new and changed articles.
+
+Measured on ant-news.jsonl (9,965 articles): 32 clusters, 65 articles; 33 of their 34 pairs read
+as the same story; the other, a derby traffic-notice template reused 102 days later, is kept
+apart by `MAX_DAYS_APART` (the same-story pairs were 0-10 days apart). Pairs just below the cut-off
+are mostly an eve-of preview rewritten on the day; lower cut-offs let templates in (weather,
+daily digests; the title keeps digest stubs apart). Hashing 10k articles takes ~6 s, the
+clustering ~1 s.
+
+What this module does NOT do: drop copies from the index (every copy stays searchable and can
+be opened), or choose which copy to cite (qa.retrieve cites the best-ranked one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from index.articles import Article
+from index.lexical import fold
+
+SHINGLE = 3  # words per shingle
+NUM_PERM = 128
+THRESHOLD = 0.5  # exact Jaccard of the shingle sets from which two articles are one story
+LSH_THRESHOLD = 0.4  # candidates: LSH tuned below the cut-off so it misses few pairs
+MAX_DAYS_APART = 30  # two dated articles further apart are a reused template, not a copy
+SEED = 1
+SCHEME = "affine32"  # datasketch 2.0's hashing; stored signatures are only comparable within one
+# what stored signatures depend on: a build reuses them only while this is unchanged
+SIGNATURE = {"shingle": SHINGLE, "fields": "title+text", "num_perm": NUM_PERM, "seed": SEED,
+             "scheme": SCHEME, "fold": 1}  # fmt: skip
+
+
+def shingles(article: Article) -> set[bytes]:
+    """The SHINGLE-word shingles of the article's title and text, over folded words (hamza
+    forms, diacritics, case and punctuation do not tell copies apart); a short text is one."""
+    text = fold(f"{article.title}\n{article.text}")
+    words = "".join(c if c.isalnum() else " " for c in text).split()
+    if len(words) <= SHINGLE:
+        return {" ".join(words).encode("utf-8")}
+    return {
+        " ".join(words[i : i + SHINGLE]).encode("utf-8") for i in range(len(words) - SHINGLE + 1)
+    }
+
+
+def signatures(articles: Sequence[Article]) -> np.ndarray:
+    """(len(articles), NUM_PERM) uint64 MinHash values, one row per article."""
+    from datasketch import MinHash
+
+    out = np.empty((len(articles), NUM_PERM), dtype=np.uint64)
+    for i, a in enumerate(articles):
+        m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
+        m.update_batch(sorted(shingles(a)))
+        out[i] = m.hashvalues
+    return out
+
+
+def clusters(
+    articles: Sequence[Article], sigs: np.ndarray, days: np.ndarray | None = None
+) -> np.ndarray:
+    """Per article row, the first row of its cluster of copies (int64). `days`, when given, is
+    each article's publication day ordinal (-1 if unknown): dated pairs further apart than
+    MAX_DAYS_APART are not copies."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    assert sigs.shape == (len(articles), NUM_PERM), f"expected {len(articles)} signatures"
+    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM)
+    hashes = [LeanMinHash(seed=SEED, hashvalues=row, scheme=SCHEME) for row in sigs]
+    with lsh.insertion_session() as session:
+        for i, h in enumerate(hashes):
+            session.insert(i, h, check_duplication=False)
+    parent = list(range(len(articles)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    cache: dict[int, set[bytes]] = {}
+    for i, h in enumerate(hashes):
+        for j in lsh.query(h):
+            if j <= i or root(i) == root(j):
+                continue
+            if days is not None and min(days[i], days[j]) >= 0:
+                if abs(int(days[i]) - int(days[j])) > MAX_DAYS_APART:
+                    continue
+            a = cache.setdefault(i, shingles(articles[i]))
+            b = cache.setdefault(j, shingles(articles[j]))
+            if len(a & b) >= THRESHOLD * len(a | b):
+                ri, rj = root(i), root(j)
+                parent[max(ri, rj)] = min(ri, rj)
+    return np.array([root(i) for i in range(len(articles))], dtype=np.int64)
