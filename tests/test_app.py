@@ -347,7 +347,7 @@ def test_upload_names_cannot_leave_the_upload_folder(name, safe, tmp_path):
 
 @pytest.mark.parametrize("name", ["x.exe", "x.pdf", "..", "", "noext", "x.txt.sh"])
 def test_other_file_types_are_refused(name):
-    with pytest.raises(UploadError, match="upload .txt, .md or .jsonl"):
+    with pytest.raises(UploadError, match="upload .txt, .md, .jsonl, .html"):
         safe_filename(name)
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from index.articles import (
+    READS,
     Article,
     ArticleError,
     content_hash,
@@ -109,9 +110,7 @@ def test_folder_is_walked_recursively_sorted_with_relative_ids(tmp_path):
         "politics/2025-07-syria.txt",
     ]
     assert skipped == [
-        type(skipped[0])(
-            str(root / "report.pdf"), "unsupported file type .pdf; isnad reads .txt, .md and .jsonl"
-        )
+        type(skipped[0])(str(root / "report.pdf"), "unsupported file type .pdf; " + READS)
     ]
     assert load_articles([root]) == (articles, skipped)  # deterministic
 

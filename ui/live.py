@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from index.articles import as_source
 from index.build import BuildReport, build_index
 from index.encoder import Encoder
 from index.store import Index, IndexMissing, load_index
@@ -38,7 +39,7 @@ class LiveIndex:
         answerer: Callable[[Index, Encoder], Answerer] = Answerer,
     ) -> None:
         self.index_dir = Path(index_dir)
-        self.sources = [Path(s) for s in sources]
+        self.sources = [as_source(s) for s in sources]
         self.encoder = encoder
         self.make_answerer = answerer
         self._lock = threading.Lock()

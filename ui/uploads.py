@@ -1,9 +1,9 @@
 """Uploaded article files: check them, save them under safe names, then rebuild the index.
 
 `add_files` checks every file before it saves any (one bad file and nothing changes): the type
-(.txt, .md, .jsonl), the size, that the loader reads all of it, and that no id or text repeats
-one already indexed. Files are saved under a plain name (no folders, no leading dots, no control
-characters), never overwriting another file, and then `LiveIndex.rebuild` brings them in.
+(index.articles.FILE_TYPES), the size, that the loader reads all of it, and that no id or text
+repeats one already indexed. Files are saved under a plain name (no folders, no leading dots, no
+control characters), never overwriting another file, and then `LiveIndex.rebuild` brings them in.
 
 What this module does NOT do: parse articles (index/articles.py), build the index (index/), or
 turn its `UploadError`s into messages on screen (app.py).
@@ -18,11 +18,12 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from index.articles import Article, load_articles, text_key
+from index.articles import FEED_TYPES, FILE_TYPES, Article, load_articles, text_key
 from index.build import BuildReport
 from ui.live import LiveIndex
 
-UPLOAD_TYPES = (".txt", ".md", ".jsonl")
+UPLOAD_TYPES = FILE_TYPES
+ACCEPTED = ".txt, .md, .jsonl, .html/.htm or .xml/.rss/.atom feeds"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_NAME_CHARS = 100
 
@@ -41,9 +42,7 @@ def safe_filename(name: str) -> str:
     stem, dot, ext = re.sub(r"[^\w.\- ]+", "_", name).rpartition(".")
     if not dot or f".{ext.lower()}" not in UPLOAD_TYPES:
         shown = f".{ext}" if dot else "(no extension)"
-        raise UploadError(
-            f"{name or 'file'}: type {shown} not accepted; upload .txt, .md or .jsonl"
-        )
+        raise UploadError(f"{name or 'file'}: type {shown} not accepted; upload {ACCEPTED}")
     return f"{stem.strip(' .')[:MAX_NAME_CHARS].strip() or 'upload'}.{ext.lower()}"
 
 
@@ -70,7 +69,7 @@ def check_upload(path: Path, name: str, existing: Sequence[Article] = ()) -> lis
     ids = {a.id for a in existing}
     texts = {text_key(a.text): a.id for a in existing}
     for a in articles:
-        if shown.endswith(".jsonl") and a.id in ids:
+        if shown.endswith((".jsonl", *FEED_TYPES)) and a.id in ids:
             raise UploadError(
                 f"{shown}: id {a.id!r} is already used by another article; nothing was added"
             )
@@ -125,8 +124,8 @@ def add_files(
     already uploaded with the same bytes is left as it is.
     """
     if not files:
-        raise UploadError("choose .txt, .md or .jsonl files first")
-    known = load_articles([s for s in live.sources if s.exists()])[0]
+        raise UploadError(f"choose files first ({ACCEPTED})")
+    known = load_articles([s for s in live.sources if isinstance(s, Path) and s.exists()])[0]
     taken = {a.id for a in known}  # a .txt/.md upload's id is its name: keep names unique
     new, notes = [], []
     for path, name in files:
