@@ -292,8 +292,15 @@ def _bar(progress) -> Callable[[int, int], None]:
     return lambda done, total: progress((done, total), desc="embedding", unit="texts")
 
 
-def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs):
-    """Serve `demo` with isnad's styling and upload limit; kwargs go to `Blocks.launch`."""
+def launch(
+    demo: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: list[tuple[str, str]] | None = None,
+    **kwargs,
+):
+    """Serve `demo` with isnad's styling and upload limit, behind a login when `auth` is given;
+    kwargs go to `Blocks.launch`."""
     theme = gr.themes.Default(font=[FONTS], font_mono=["DejaVu Sans Mono", "monospace"])
     return demo.launch(
         server_name=host,
@@ -303,6 +310,8 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, **kwargs)
         theme=theme,
         max_file_size=MAX_UPLOAD_BYTES,
         footer_links=["api"],
+        auth=auth or None,
+        auth_message="isnad: سجّل الدخول · Log in" if auth else None,
         **kwargs,
     )
 
@@ -314,8 +323,10 @@ def main(
     host: str = "127.0.0.1",
     port: int = 7860,
     model: str | None = None,
+    auth: list[tuple[str, str]] | None = None,
 ) -> None:
-    """Serve the UI; builds the index first if there is none.
+    """Serve the UI; builds the index first if there is none. With `auth` ([(user, password)])
+    the page asks for a login and the API answers 401 without one (ui/auth.py).
 
     Sources default to those the index was built from (else the bundled seeds/), plus the
     upload folder ($ISNAD_UPLOADS or ~/.local/share/isnad/uploads).
@@ -350,7 +361,7 @@ def main(
         report = build_index(sources, index_dir, encoder, progress=progress)
         print(f"isnad: {report.articles} articles, {report.chunks} chunks indexed", file=sys.stderr)
     demo = create_app(index_dir, sources, upload_dir, encoder=encoder)
-    launch(demo, host=host, port=port)
+    launch(demo, host=host, port=port, auth=auth)
 
 
 if __name__ == "__main__":

@@ -314,14 +314,36 @@ def _plain(out: dict) -> str:
     multiple=True,
     help="Article folders/files the index is built from (default: the bundled seeds/).",
 )
-def serve(index_dir, model, host, port, sources) -> None:
+@click.option(
+    "--auth-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Logins, one user:password a line (or ISNAD_AUTH=user:password). "
+    "Needed to serve on any host but loopback.",
+)
+def serve(index_dir, model, host, port, sources, auth_file) -> None:
     """Serve the web UI (chat with cited sources, and index management)."""
+    import os
+
+    from ui.auth import AuthError, check_host, logins
+
+    try:  # before anything loads: a refused host costs nothing
+        users = logins(os.environ.get("ISNAD_AUTH"), auth_file)
+        check_host(host, users)
+    except AuthError as exc:
+        _fail(exc)
+
     import app
     from qa.abstain import AbstainModelError
 
     try:
         app.main(
-            index_dir=index_dir, sources=list(sources) or None, host=host, port=port, model=model
+            index_dir=index_dir,
+            sources=list(sources) or None,
+            host=host,
+            port=port,
+            model=model,
+            auth=users or None,
         )
     except (*EXPECTED, AbstainModelError) as exc:
         _fail(exc)
