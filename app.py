@@ -34,11 +34,14 @@ from index.store import (
 )
 from qa.abstain import AbstainModelError
 from qa.answer import QuestionError
+from qa.export import DEFAULT_BASE_URL
 from qa.filters import FilterError, parse_filters
+from ui.conversations import ConversationError, Conversations
 from ui.live import LiveIndex, ask
 from ui.render import (
     Turn,
     chat_messages,
+    open_permalink,
     open_source,
     render_empty_view,
     render_status,
@@ -49,6 +52,7 @@ from ui.uploads import MAX_UPLOAD_BYTES, UPLOAD_TYPES, UploadError, add_files, b
 SEEDS = Path(__file__).resolve().parent / "seeds"
 EXPECTED = (
     QuestionError,
+    ConversationError,
     FilterError,
     ArticleError,
     EncoderError,
@@ -121,8 +125,11 @@ def create_app(
     upload_dir: Path,
     encoder: Encoder | None = None,
     model: str | None = None,
+    conversations_db: Path | None = None,
 ) -> gr.Blocks:
-    """The isnad UI over the index at `index_dir`, rebuilt from `sources` (+ `upload_dir`)."""
+    """The isnad UI over the index at `index_dir`, rebuilt from `sources` (+ `upload_dir`);
+    conversations are kept in `conversations_db` (default: conversations.sqlite3 in isnad's
+    data folder)."""
     if encoder is None:
         from index.encoder import load_light_encoder
 
@@ -133,19 +140,73 @@ def create_app(
         sources.append(upload_dir)
     upload_dir.mkdir(parents=True, exist_ok=True)
     live = LiveIndex(index_dir, sources, encoder)
+    store = Conversations(conversations_db or default_data_dir() / "conversations.sqlite3")
+    secret = _secret(store.path.with_suffix(".secret"))
 
-    def on_ask(question: str, turns: list[Turn] | None, since, until, sources, categories):
+    def shown(cid: str | None, turns: list[Turn], view: str | None = None):
+        """What a conversation puts on screen: chat, its turns, every answer's sources, the
+        article view, the conversation list, the current id, the export choices."""
+        radio = gr.Radio(choices=source_choices(turns), value=None)
+        listed = gr.Radio(choices=conversation_choices(store), value=cid)
+        return (
+            chat_messages(turns),
+            turns,
+            radio,
+            view or render_empty_view(),
+            listed,
+            cid,
+            gr.Dropdown(choices=export_choices(turns), value="all"),
+        )
+
+    def on_ask(question, turns, cid, since, until, sources, categories):
         with _as_gr_error():
             filters = parse_filters(since, until, sources, categories)
+            if not store.exists(cid):
+                cid, turns = store.create(question), []
             turns = ask(live, question, turns or [], filters)
-        radio = gr.Radio(choices=source_choices(turns[-1]), value=None)
-        return chat_messages(turns), turns, "", radio, render_empty_view()
+            store.append(cid, turns[-1])
+        chat_, turns, radio, view, listed, cid, scope = shown(cid, turns)
+        return chat_, turns, "", radio, view, listed, cid, scope
 
     def on_source(turns: list[Turn] | None, choice: str | None) -> str:
         return open_source(turns or [], choice)
 
-    def on_clear():
-        return [], [], gr.Radio(choices=[], value=None), render_empty_view()
+    def on_new():
+        return shown(None, [])
+
+    def on_open(cid: str | None):
+        """Open a conversation from the list (None: none chosen)."""
+        with _as_gr_error():
+            return shown(cid, store.turns(cid) if store.exists(cid) else [])
+
+    def on_load(cid: str | None, request: gr.Request):
+        """After a page reload or a server restart: the conversation this browser had open (a
+        new browser starts a new one; the list offers the others), and the article a permalink
+        asks for."""
+        cid = cid if store.exists(cid) else None
+        turns = store.turns(cid) if cid else []
+        query = dict(request.query_params) if request is not None else {}
+        try:
+            articles = {a.id: a for a in live.snapshot()[0].articles}
+        except IndexMissing:
+            articles = {}
+        return shown(cid, turns, open_permalink(articles, query))
+
+    def on_rename(cid: str | None, title: str):
+        with _as_gr_error():
+            if not store.exists(cid):
+                raise ConversationError("choose a conversation to rename")
+            store.rename(cid, title)
+        return gr.Radio(choices=conversation_choices(store), value=cid), ""
+
+    def on_delete(cid: str | None):
+        if store.exists(cid):
+            store.delete(cid)
+        return on_new()
+
+    def on_export(turns: list[Turn] | None, cid: str | None, scope: str | None, fmt: str):
+        with _as_gr_error():
+            return export_file(store, cid, turns or [], scope, fmt)
 
     def on_add(files: list[str] | None, progress=_PROGRESS):
         pairs = [(Path(f), Path(f).name) for f in files or []]
@@ -183,8 +244,34 @@ def create_app(
     # delete_cache: uploads (kept or refused) leave Gradio's temp folder after an hour.
     with gr.Blocks(title="isnad", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         turns = gr.State([])
+        # the open conversation's id, in the browser's localStorage: back after a reload, and
+        # after a server restart (the secret that signs it is kept next to the database)
+        conversation = gr.BrowserState(None, storage_key="isnad-conversation", secret=secret)
         with gr.Tab("المحادثة · Chat"):
             with gr.Row():
+                with gr.Column(scale=1, min_width=220):
+                    new = gr.Button("محادثة جديدة · New conversation", elem_id="isnad-new")
+                    conversations = gr.Radio(
+                        [],
+                        label="المحادثات · Conversations",
+                        elem_id="isnad-conversations",
+                        interactive=True,
+                    )
+                    with gr.Accordion("تعديل وتصدير · Rename, delete, export", open=False):
+                        title = gr.Textbox(label="اسم جديد · New name", elem_id="isnad-title")
+                        with gr.Row():
+                            rename = gr.Button("أعد التسمية · Rename", size="sm")
+                            delete = gr.Button("احذف · Delete", size="sm", variant="stop")
+                        scope = gr.Dropdown(
+                            [("المحادثة كلها · Whole conversation", "all")],
+                            value="all",
+                            label="ماذا تصدّر · Export",
+                            elem_id="isnad-export-scope",
+                        )
+                        with gr.Row():
+                            export_md = gr.Button("Markdown", size="sm", elem_id="isnad-export-md")
+                            export_html = gr.Button("HTML", size="sm", elem_id="isnad-export-html")
+                        exported = gr.File(label="الملف · File", elem_id="isnad-export-file")
                 with gr.Column(scale=3):
                     chat = gr.Chatbot(
                         elem_id="isnad-chat",
@@ -242,17 +329,35 @@ def create_app(
             )
 
         filter_controls = [source_filter, category_filter, since, until]
+        screen = [chat, turns, sources_radio, article, conversations, conversation, scope]
         question.submit(
             on_ask,
-            [question, turns, since, until, source_filter, category_filter],
-            [chat, turns, question, sources_radio, article],
+            [question, turns, conversation, since, until, source_filter, category_filter],
+            [chat, turns, question, sources_radio, article, conversations, conversation, scope],
             api_name="ask",
             concurrency_limit=4,
         )
         sources_radio.input(
             on_source, [turns, sources_radio], article, api_name="open_source"
         ).then(None, js=SCROLL_TO_MARK)
-        chat.clear(on_clear, None, [chat, turns, sources_radio, article], api_name="clear")
+        chat.clear(on_new, None, screen, api_name="clear")
+        new.click(on_new, None, screen, api_name="new_conversation")
+        conversations.input(on_open, conversations, screen, api_name="open_conversation")
+        rename.click(on_rename, [conversation, title], [conversations, title], api_name="rename")
+        delete.click(on_delete, conversation, screen, api_name="delete_conversation")
+        export_md.click(
+            lambda t, c, s: on_export(t, c, s, "markdown"),
+            [turns, conversation, scope],
+            exported,
+            api_name="export_markdown",
+        )
+        export_html.click(
+            lambda t, c, s: on_export(t, c, s, "html"),
+            [turns, conversation, scope],
+            exported,
+            api_name="export_html",
+        )
+        demo.load(on_load, conversation, screen, api_name="restore").then(None, js=SCROLL_TO_MARK)
         add.click(
             on_add,
             files,
@@ -273,6 +378,55 @@ def create_app(
         demo.load(on_filters, None, filter_controls, api_name="filters")
         gr.api(answer_json, api_name="answer", concurrency_limit=4)
     return demo
+
+
+def _secret(path: Path) -> str:
+    """A random secret kept in `path` (created once, readable by its owner only)."""
+    import secrets
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    value = secrets.token_hex(16)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value)
+    return value
+
+
+def conversation_choices(store: Conversations) -> list[tuple[str, str]]:
+    return [(f"{c.title} ({c.turns})", c.id) for c in store.list()]
+
+
+def export_choices(turns: list[Turn]) -> list[tuple[str, str]]:
+    """ "all", or one answer: its index in the conversation."""
+    whole = [("المحادثة كلها · Whole conversation", "all")]
+    return whole + [
+        (f"س{i + 1} · Q{i + 1}: {t.answer.question[:50]}", str(i)) for i, t in enumerate(turns)
+    ]
+
+
+def export_file(
+    store: Conversations, cid: str | None, turns: list[Turn], scope: str | None, fmt: str
+) -> str:
+    """Write the conversation (or the one answer `scope` names) as Markdown or HTML to a temp
+    file; its path (Gradio serves it for download)."""
+    import tempfile
+
+    from qa.export import to_html, to_markdown
+
+    if not turns:
+        raise QuestionError("nothing to export yet; ask a question first")
+    chosen = turns if scope in (None, "", "all") else [turns[int(scope)]]
+    title = store.title(cid) if store.exists(cid) else "isnad"
+    base = os.environ.get("ISNAD_URL") or DEFAULT_BASE_URL
+    answers = [t.answer for t in chosen]
+    text = to_markdown(answers, title, base) if fmt == "markdown" else to_html(answers, title, base)
+    folder = Path(tempfile.mkdtemp(prefix="isnad-export-"))
+    name = "".join(c if c.isalnum() or c in "-_ " else "_" for c in title).strip() or "isnad"
+    path = folder / f"{name[:40]}.{'md' if fmt == 'markdown' else 'html'}"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def filter_options(live: LiveIndex) -> tuple[list[str], list[str], str, str]:

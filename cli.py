@@ -195,12 +195,20 @@ def index_status(index_dir, as_json) -> None:
 @model_option
 @click.option("-k", "k", default=10, show_default=True, help="Passages retrieved per question.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per question).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default=None,
+    help="text (default), json (as --json) or markdown: each answer with its quoted spans, "
+    "titles, dates, sources, urls and permalinks ($ISNAD_URL, default http://127.0.0.1:7860/).",
+)
 @click.option("--since", default=None, help="Only articles published on or after YYYY-MM-DD.")
 @click.option("--until", default=None, help="Only articles published on or before YYYY-MM-DD.")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
 @click.option("--category", "categories", multiple=True, help="Only this category (repeatable).")
 def ask(
-    question, questions_file, index_dir, model, k, as_json, since, until, sources, categories
+    question, questions_file, index_dir, model, k, as_json, fmt, since, until, sources, categories
 ) -> None:
     """Answer QUESTION from the index, citing exact spans of the articles.
 
@@ -220,6 +228,9 @@ def ask(
         )
     if k < 1:
         _fail(ValueError(f"-k must be at least 1, got {k}"))
+    if as_json and fmt not in (None, "json"):
+        _fail(ValueError(f"--json and --format {fmt} ask for two formats; give one"))
+    fmt = "json" if as_json else (fmt or "text")
     try:
         filters = parse_filters(since, until, sources, categories)
     except FilterError as exc:
@@ -238,21 +249,41 @@ def ask(
             answer = answerer.ask(question, filters=filters)
         except QuestionError as exc:
             _fail(exc)
-        if as_json:
+        if fmt == "json":
             click.echo(json.dumps(answer.to_json(), ensure_ascii=False))
+        elif fmt == "markdown":
+            click.echo(_markdown([answer]), nl=False)
         else:
             click.echo(format_answer(answer))
         return
+    answered = []
     for item in batch:
         if "error" in item:
             click.echo(json.dumps(item, ensure_ascii=False))
             continue
         try:
             own = _line_filters(item["keys"], filters)
-            out = answerer.ask(item["question"], filters=own).to_json(id=item["id"])
+            answer = answerer.ask(item["question"], filters=own)
+            out = answer.to_json(id=item["id"])
+            answered.append(answer)
         except (QuestionError, FilterError) as exc:
             out = {"id": item["id"], "question": item["question"], "error": str(exc)}
-        click.echo(json.dumps(out, ensure_ascii=False) if as_json else _plain(out))
+        if fmt == "json":
+            click.echo(json.dumps(out, ensure_ascii=False))
+        elif fmt == "text":
+            click.echo(_plain(out))
+        elif "error" in out:
+            click.echo(f"isnad: {out['id']}: {out['error']}", err=True)
+    if fmt == "markdown":
+        click.echo(_markdown(answered), nl=False)
+
+
+def _markdown(answers) -> str:
+    import os
+
+    from qa.export import DEFAULT_BASE_URL, to_markdown
+
+    return to_markdown(answers, "isnad", os.environ.get("ISNAD_URL") or DEFAULT_BASE_URL)
 
 
 def _read_questions(path: Path) -> list[dict]:

@@ -135,6 +135,32 @@ class Answer:
         }
 
 
+def answer_from_json(data: dict) -> Answer:
+    """The Answer that `Answer.to_json` wrote (a stored conversation reads its answers back)."""
+    citations = tuple(
+        Citation(
+            n=c["n"],
+            article_id=c["article_id"],
+            title=c["title"],
+            start=c["start"],
+            end=c["end"],
+            text=c["text"],
+            published=c.get("published"),
+            source=c.get("source"),
+            url=c.get("url"),
+            copies=tuple(
+                Copy(x["article_id"], x["title"], x.get("source"), x.get("published"), x.get("url"))
+                for x in c.get("copies", [])
+            ),
+        )
+        for c in data["citations"]
+    )
+    passages = tuple(
+        Passage(p["article_id"], p["start"], p["end"], p["score"]) for p in data["passages"]
+    )
+    return Answer(data["question"], data["abstained"], data["answer"], citations, passages)
+
+
 def format_answer(answer: Answer) -> str:
     """The answer for a terminal: its text, then each citation (or the closest passages)."""
     lines = [answer.text, ""]

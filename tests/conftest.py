@@ -58,3 +58,10 @@ def real_encoder(model_cache):
 
     configure_threads()
     return load_encoder(cache_dir=model_cache)
+
+
+@pytest.fixture(autouse=True)
+def _own_data_folder(tmp_path_factory, monkeypatch):
+    """isnad's per-user data folder (conversations, uploads, the default index) is a temp folder
+    in every test: nothing is read from or written to the user's own."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))

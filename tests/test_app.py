@@ -273,17 +273,25 @@ def test_answer_lists_numbered_sources_and_abstention_looks_different(live):
     assert quotes == [ar.text[0:20], ar.text[31:60]]
     assert "[1]" in page.text_in("p") and "[2]" in page.text_in("p")
     assert ABSTAIN_LABEL not in render_answer(Turn(answer, {"ar.txt": ar}))
-    assert source_choices(Turn(answer, {})) == [
-        (f"[1] {ar.title}", "c1"),
-        (f"[2] {ar.title}", "c2"),
+    assert source_choices([Turn(answer, {})]) == [
+        (f"س1 · Q1 [1] {ar.title}", "t0:c1"),
+        (f"س1 · Q1 [2] {ar.title}", "t0:c2"),
     ]
 
     refused = Turn(an_answer(index, "ar.txt", [(31, 60)], abstained=True), {"ar.txt": ar})
     markup = render_answer(refused)
     assert "isnad-abstain" in markup and ABSTAIN_LABEL in markup
     assert ar.text[31:60] in Tree(markup).text_in("blockquote")
-    assert source_choices(refused) == [(f"≈1 {ar.title}", "p1")]
-    assert Tree(open_source([refused], "p1")).text_in("mark") == ar.text[31:60]
+    # every answer's sources, the latest first
+    assert source_choices([Turn(answer, {}), refused]) == [
+        (f"س2 · Q2 ≈1 {ar.title}", "t1:p1"),
+        (f"س1 · Q1 [1] {ar.title}", "t0:c1"),
+        (f"س1 · Q1 [2] {ar.title}", "t0:c2"),
+    ]
+    assert Tree(open_source([refused], "t0:p1")).text_in("mark") == ar.text[31:60]
+    both = [Turn(answer, {"ar.txt": ar}), refused]
+    assert Tree(open_source(both, "t0:c2")).text_in("mark") == ar.text[31:60]
+    assert Tree(open_source(both, "t0:c1")).text_in("mark") == ar.text[0:20]
 
 
 def test_a_real_abstention_shows_its_label_and_the_closest_passages(tmp_path, fake_encoder):
@@ -294,8 +302,8 @@ def test_a_real_abstention_shows_its_label_and_the_closest_passages(tmp_path, fa
     markup = render_answer(turns[-1])
     assert "isnad-abstain" in markup and ABSTAIN_LABEL in markup
     assert_direction_auto(markup)
-    choices = source_choices(turns[-1])
-    assert [v for _, v in choices] == ["p1", "p2", "p3"][: len(answer.passages)]
+    choices = source_choices(turns)
+    assert [v for _, v in choices] == ["t0:p1", "t0:p2", "t0:p3"][: len(answer.passages)]
     assert markup.count('class="isnad-source"') == len(choices)
     p = answer.passages[0]
     article = turns[-1].articles[p.article_id]
@@ -449,7 +457,7 @@ def test_main_builds_a_missing_index_then_serves_on_localhost(tmp_path, fake_enc
     corpus = write_corpus(tmp_path / "corpus")
     app.main(index_dir=tmp_path / "ix", sources=[corpus])
     assert read_manifest(tmp_path / "ix")["counts"]["articles"] == len(ARTICLES)
-    assert served[0][1] == {"host": "127.0.0.1", "port": 7860}
+    assert served[0][1] == {"host": "127.0.0.1", "port": 7860, "auth": None}
     assert (tmp_path / "up").is_dir()
     app.main(index_dir=tmp_path / "ix")  # sources default to those the index was built from
     assert read_manifest(tmp_path / "ix")["sources"] == [
@@ -551,7 +559,13 @@ def test_the_launched_app_answers_through_its_api(tmp_path, fake_encoder):
 
     corpus = write_corpus(tmp_path / "corpus")
     build_index([corpus], tmp_path / "ix", fake_encoder)
-    demo = app.create_app(tmp_path / "ix", [corpus], tmp_path / "up", encoder=fake_encoder)
+    demo = app.create_app(
+        tmp_path / "ix",
+        [corpus],
+        tmp_path / "up",
+        encoder=fake_encoder,
+        conversations_db=tmp_path / "conversations.sqlite3",
+    )
     port = free_port()
     app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -564,7 +578,8 @@ def test_the_launched_app_answers_through_its_api(tmp_path, fake_encoder):
         for c in result["citations"]:
             assert articles[c["article_id"]].text[c["start"] : c["end"]] == c["text"]
 
-        chat, cleared, sources, view = client.predict(QUESTIONS[2], api_name="/ask")
+        out = client.predict(question=QUESTIONS[2], cid=None, api_name="/ask")
+        chat, cleared, sources, view, listed = out[:5]
         texts = [
             m["content"]
             if isinstance(m["content"], str)
@@ -573,6 +588,11 @@ def test_the_launched_app_answers_through_its_api(tmp_path, fake_encoder):
         ]  # Gradio 6 sends message content as a list of {"type": "text", "text": ...} parts
         assert html.escape(QUESTIONS[2]) in texts[0] and cleared == ""
         assert "isnad-answer" in texts[1] and "isnad-empty" in view
+        # the question started a conversation, kept server-side under its question
+        from ui.conversations import Conversations
+
+        (saved,) = Conversations(tmp_path / "conversations.sqlite3").list()
+        assert saved.title == QUESTIONS[2] and saved.turns == 1
         status = client.predict(api_name="/status")
         assert "fake-trigram-64" in status
         # filters through the API: a range with no article says so instead of answering

@@ -82,7 +82,13 @@ def served(tmp_path_factory, real_encoder):
         index_dir = tmp / "ix"
         build_index([corpus], index_dir, real_encoder)
         sources = [corpus]
-    demo = app.create_app(index_dir, sources, tmp / "uploads", encoder=real_encoder)
+    demo = app.create_app(
+        index_dir,
+        sources,
+        tmp / "uploads",
+        encoder=real_encoder,
+        conversations_db=tmp / "conversations.sqlite3",
+    )
     port = free_port()
     app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:
@@ -195,3 +201,80 @@ def test_a_date_filter_from_the_page_narrows_the_answer_and_says_when_nothing_ma
     assert "لا توجد مقالات تطابق التصفية (until 2010-01-01)" in answer.inner_text()
     assert "isnad-abstain" in answer.get_attribute("class")
     page.close()
+
+
+def test_a_conversation_survives_reload_and_restart_and_exports_with_its_sources(
+    served, browser, real_encoder, tmp_path
+):
+    _, index_dir, small = served
+    if not small:
+        pytest.skip("checked on the built-in index")
+    sources = [Path(s) for s in read_manifest(index_dir)["sources"]]
+    db, port = tmp_path / "conversations.sqlite3", free_port()
+    url = f"http://127.0.0.1:{port}/"
+
+    def start():
+        demo = app.create_app(
+            index_dir, sources, tmp_path / "up", encoder=real_encoder, conversations_db=db
+        )
+        app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+        return demo
+
+    demo = start()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(url)
+        for n, q in enumerate([QUESTION, HTML_QUESTION], start=1):
+            box = page.locator("#isnad-question textarea")
+            box.fill(q)
+            box.press("Enter")
+            page.wait_for_function(
+                f"() => document.querySelectorAll('#isnad-chat .isnad-answer').length === {n}",
+                timeout=30_000,
+            )
+        first = Answerer(load_index(index_dir), real_encoder).ask(QUESTION).citations[0]
+
+        page.reload()  # the conversation comes back from the server
+        page.wait_for_function(
+            "() => document.querySelectorAll('#isnad-chat .isnad-answer').length === 2",
+            timeout=20_000,
+        )
+        demo.close()  # a server restart, same address: the browser keeps its conversation
+        demo = start()
+        page.reload()
+        page.wait_for_function(
+            "() => document.querySelectorAll('#isnad-chat .isnad-answer').length === 2",
+            timeout=20_000,
+        )
+        chat = page.locator("#isnad-chat").inner_text()
+        assert QUESTION in chat and HTML_QUESTION in chat
+        # the FIRST answer's source opens with its highlight (sources list the latest first)
+        page.locator("#isnad-sources label").filter(has_text="Q1 [1]").first.click()
+        mark = page.locator("#isnad-article #isnad-mark")
+        mark.wait_for(timeout=15_000)
+        assert mark.evaluate("m => m.textContent") == first.text
+
+        # export the conversation as Markdown and read the file the page offers
+        page.get_by_text("تعديل وتصدير · Rename, delete, export").click()
+        page.locator("#isnad-export-md").click()
+        link = page.locator("#isnad-export-file a").first
+        link.wait_for(timeout=15_000)
+        markdown = page.request.get(link.get_attribute("href")).text()
+        assert f"## {QUESTION}" in markdown and f"## {HTML_QUESTION}" in markdown
+        assert first.title in markdown and first.text.split("\n")[0] in markdown
+        assert (first.published or "")[:10] in markdown and f"<{first.url}>" in markdown
+        assert f"?article={first.article_id}" in markdown
+
+        # a permalink opens the article at its span; a stale one says so
+        href = page.locator("#isnad-chat a.isnad-permalink").first.get_attribute("href")
+        page.goto(url.rstrip("/") + href)
+        mark = page.locator("#isnad-article #isnad-mark")
+        mark.wait_for(timeout=15_000)
+        assert mark.evaluate("m => m.textContent") == first.text
+        page.goto(url + "?article=no-such-article&start=0&end=5")
+        note = page.locator("#isnad-article .isnad-note")
+        note.wait_for(timeout=15_000)
+        assert "This link opens nothing" in note.inner_text()
+    finally:
+        page.close()
+        demo.close()

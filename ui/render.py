@@ -22,6 +22,7 @@ from index.articles import Article
 from index.dates import parse_published
 from index.store import IndexError_, read_manifest
 from qa.answer import Answer, Copy
+from qa.export import permalink
 
 CLOSEST = 3  # passages shown with an abstention
 EXCERPT_CHARS = 300  # ... each cut to this in the chat (the article view shows all of it)
@@ -90,7 +91,13 @@ def render_answer(turn: Turn) -> str:
             f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>{closest}</div>'
         )
     items = [
-        _source_item(f"[{c.n}]", c.title, meta_line(c.published, c.source, c.url), c.text, c.copies)
+        _source_item(
+            f"[{c.n}]",
+            c.title,
+            meta_line(c.published, c.source, c.url) + _permalink(c.article_id, c.start, c.end),
+            c.text,
+            c.copies,
+        )
         for c in a.citations
     ]
     return (
@@ -98,6 +105,11 @@ def render_answer(turn: Turn) -> str:
         f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>'
         f'<ol class="isnad-sources">{"".join(items)}</ol></div>'
     )
+
+
+def _permalink(article_id: str, start: int, end: int) -> str:
+    href = permalink("", article_id, start, end)
+    return f' <a class="isnad-permalink" href="{esc(href)}" title="permalink">🔗</a>'
 
 
 def _meta_of(article: Article) -> str:
@@ -141,17 +153,23 @@ def chat_messages(turns: Sequence[Turn]) -> list[dict]:
     return out
 
 
-def source_choices(turn: Turn | None) -> list[tuple[str, str]]:
-    """(label, value) for each source of an answer: "c<n>" citations, "p<i>" passages."""
-    if turn is None:
-        return []
-    if not turn.answer.abstained:
-        return [(f"[{c.n}] {_short(c.title)}", f"c{c.n}") for c in turn.answer.citations]
-    return [
-        (f"≈{i} {_short(turn.articles[p.article_id].title)}", f"p{i}")
-        for i, p in enumerate(turn.answer.passages[:CLOSEST], start=1)
-        if p.article_id in turn.articles
-    ]
+def source_choices(turns: Sequence[Turn]) -> list[tuple[str, str]]:
+    """(label, value) for every source of every answer, the latest answer's first: value
+    "t<i>:c<n>" is citation n of turn i, "t<i>:p<k>" closest passage k of an abstention."""
+    out = []
+    for i in range(len(turns) - 1, -1, -1):
+        turn, q = turns[i], f"س{i + 1} · Q{i + 1}"
+        if not turn.answer.abstained:
+            out += [
+                (f"{q} [{c.n}] {_short(c.title)}", f"t{i}:c{c.n}") for c in turn.answer.citations
+            ]
+            continue
+        out += [
+            (f"{q} ≈{k} {_short(turn.articles[p.article_id].title)}", f"t{i}:p{k}")
+            for k, p in enumerate(turn.answer.passages[:CLOSEST], start=1)
+            if p.article_id in turn.articles
+        ]
+    return out
 
 
 def _short(title: str, n: int = 80) -> str:
@@ -178,11 +196,13 @@ def render_empty_view() -> str:
 
 
 def open_source(turns: Sequence[Turn], choice: str | None) -> str:
-    """The article behind source `choice` of the last answer, its cited span highlighted."""
+    """The article behind source `choice` (see source_choices; a bare "c<n>"/"p<k>" means the
+    last answer's), its cited span highlighted, as it was when the answer was given."""
     if not turns or not choice:
         return render_empty_view()
-    turn = turns[-1]
-    kind, n = choice[0], int(choice[1:])
+    where, _, what = choice.rpartition(":")
+    turn = turns[int(where[1:])] if where else turns[-1]
+    kind, n = what[0], int(what[1:])
     if kind == "c":
         c = next(c for c in turn.answer.citations if c.n == n)
         article, start, end = turn.articles[c.article_id], c.start, c.end
@@ -191,6 +211,32 @@ def open_source(turns: Sequence[Turn], choice: str | None) -> str:
     p = turn.answer.passages[n - 1]
     note = "مقطع قريب، ليس إجابة · A nearby passage, not an answer"
     return render_article(turn.articles[p.article_id], p.start, p.end, note)
+
+
+def open_permalink(articles: dict[str, Article], query: dict[str, str]) -> str | None:
+    """The article view a permalink (`?article=ID&start=S&end=E`, qa.export.permalink) asks for,
+    from the index's current `articles`; a note instead when the link is bad or stale; None
+    when the page was opened without one."""
+    article_id = query.get("article")
+    if article_id is None:
+        return None
+    article = articles.get(article_id)
+    if article is None:
+        return _link_note(f"«{article_id}» is not in the index (removed or renamed since)")
+    try:
+        start, end = int(query.get("start", "")), int(query.get("end", ""))
+    except ValueError:
+        return _link_note("its start and end are not numbers")
+    if not 0 <= start < end <= len(article.text):
+        return _link_note(f"the span {start}:{end} is outside «{article.title}» as it is now")
+    return render_article(article, start, end, "فُتح من رابط · Opened from a link")
+
+
+def _link_note(why: str) -> str:
+    return (
+        '<div class="isnad-empty isnad-note" dir="auto">'
+        f"{esc('هذا الرابط لا يفتح مقطعا · This link opens nothing')}: {esc(why)}</div>"
+    )
 
 
 def render_status(index_dir: Path, building: bool = False, note: str | None = None) -> str:

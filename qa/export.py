@@ -1,0 +1,132 @@
+"""Answers -> Markdown and self-contained HTML that keep their sources.
+
+`to_markdown(answers, title, base_url)` and `to_html(...)` write each question, its answer, and
+every citation with its quoted span, article title, date, source, url and a permalink that opens
+isnad at the article with the span highlighted (`permalink`). Copies of a story are listed
+under the citation they belong to. An abstention keeps its message and links to the closest
+passages. The HTML needs nothing else: styles inline, every block `dir="auto"` so Arabic reads
+right to left, every piece of text escaped.
+
+What this module does NOT do: store conversations (ui/conversations.py) or answer (qa.answer).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+from qa.answer import Answer, Citation
+
+DEFAULT_BASE_URL = "http://127.0.0.1:7860/"
+ABSTAINED = "لا تذكر المقالات إجابة · The articles do not say"
+
+
+def permalink(base_url: str, article_id: str, start: int, end: int) -> str:
+    """The URL that opens the UI at `article_id` with [start, end) highlighted."""
+    query = urlencode({"article": article_id, "start": start, "end": end})
+    return f"{base_url.rstrip('/')}/?{query}"
+
+
+def to_markdown(
+    answers: Sequence[Answer], title: str = "isnad", base_url: str = DEFAULT_BASE_URL
+) -> str:
+    lines = [f"# {_md_line(title)}", ""]
+    for a in answers:
+        lines += [f"## {_md_line(a.question)}", ""]
+        if a.abstained:
+            lines += [f"*{ABSTAINED}.* {_md_line(a.text)}", ""]
+            for i, p in enumerate(a.passages[:3], start=1):
+                link = permalink(base_url, p.article_id, p.start, p.end)
+                lines.append(f"- ≈{i} closest passage: [{p.article_id} {p.start}–{p.end}]({link})")
+            lines.append("")
+            continue
+        lines += [_md_line(a.text), ""]
+        for c in a.citations:
+            lines.append(f"[{c.n}] **{_md_line(c.title)}** — {_md_meta(c, base_url)}")
+            lines += [f"> {line}" if line.strip() else ">" for line in c.text.split("\n")]
+            for x in c.copies:
+                where = " · ".join(v for v in ((x.published or "")[:10], x.source, x.url) if v)
+                lines.append(
+                    f"  - also reported by: {_md_line(x.title)}" + (f" ({where})" if where else "")
+                )
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_html(
+    answers: Sequence[Answer], title: str = "isnad", base_url: str = DEFAULT_BASE_URL
+) -> str:
+    parts = []
+    for a in answers:
+        parts.append(f'<section dir="auto"><h2 dir="auto">{_e(a.question)}</h2>')
+        if a.abstained:
+            parts.append(f'<p class="abstain" dir="auto"><b>{_e(ABSTAINED)}.</b> {_e(a.text)}</p>')
+            items = "".join(
+                f'<li dir="auto"><a href="{_e(permalink(base_url, p.article_id, p.start, p.end))}">'
+                f"{_e(p.article_id)} [{p.start}:{p.end}]</a></li>"
+                for p in a.passages[:3]
+            )
+            parts.append(f'<ol dir="auto">{items}</ol></section>' if items else "</section>")
+            continue
+        parts.append(f'<p dir="auto">{_e(a.text)}</p><ol class="sources" dir="auto">')
+        for c in a.citations:
+            link = permalink(base_url, c.article_id, c.start, c.end)
+            url = f' · <a href="{_e(c.url)}">{_e(c.url)}</a>' if _web(c.url) else ""
+            meta = " · ".join(_e(v) for v in ((c.published or "")[:10], c.source or "") if v)
+            copies = "".join(
+                f'<li dir="auto">{_e(x.title)} '
+                f"{_e(' · '.join(v for v in ((x.published or '')[:10], x.source or '') if v))}"
+                + (f' · <a href="{_e(x.url)}">{_e(x.url)}</a>' if _web(x.url) else "")
+                + "</li>"
+                for x in c.copies
+            )
+            parts.append(
+                f'<li dir="auto"><b dir="auto">[{c.n}] {_e(c.title)}</b> '
+                f'<span class="meta" dir="auto">{meta}{url} · '
+                f'<a href="{_e(link)}">isnad: {_e(c.article_id)} [{c.start}:{c.end}]</a></span>'
+                f'<blockquote dir="auto">{_e(c.text)}</blockquote>'
+                + (
+                    f'<div class="copies" dir="auto">also reported by:<ul>{copies}</ul></div>'
+                    if copies
+                    else ""
+                )
+                + "</li>"
+            )
+        parts.append("</ol></section>")
+    return (
+        '<!doctype html>\n<html lang="ar"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head>"
+        f'<body dir="auto"><h1 dir="auto">{_e(title)}</h1>{"".join(parts)}</body></html>\n'
+    )
+
+
+CSS = (
+    "body{font-family:'Noto Naskh Arabic','Noto Sans',Tahoma,Arial,sans-serif;line-height:1.7;"
+    "max-width:48em;margin:2em auto;padding:0 1em;unicode-bidi:plaintext}"
+    "*{text-align:start}blockquote{margin:.3em 0;padding:.2em .8em;background:#f4f4f5;"
+    "border-inline-start:3px solid #2563eb;white-space:pre-wrap;unicode-bidi:plaintext}"
+    ".meta{color:#555;font-size:.9em}.abstain{border:2px dashed #d97706;padding:.4em .7em}"
+    ".copies{font-size:.9em;color:#444}"
+)
+
+
+def _md_meta(c: Citation, base_url: str) -> str:
+    bits = [v for v in ((c.published or "")[:10], c.source) if v]
+    if _web(c.url):
+        bits.append(f"<{c.url}>")
+    link = permalink(base_url, c.article_id, c.start, c.end)
+    bits.append(f"[isnad: {c.article_id} {c.start}–{c.end}]({link})")
+    return " · ".join(bits)
+
+
+def _md_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _web(url: str | None) -> bool:
+    return bool(url) and url.startswith(("http://", "https://"))
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
