@@ -316,7 +316,7 @@ def create_app(
         with gr.Tab("الفهرس · Index"):
             status = gr.HTML(on_status(), elem_id="isnad-status")
             files = gr.File(
-                label="أضف مقالات · Add articles (.txt, .md, .jsonl; 20 MB max)",
+                label="أضف مقالات · Add articles (.txt .md .jsonl .html .xml .rss .atom; 20 MB)",
                 file_count="multiple",
                 file_types=list(UPLOAD_TYPES),
                 elem_id="isnad-upload",

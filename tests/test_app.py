@@ -595,6 +595,18 @@ def test_the_launched_app_answers_through_its_api(tmp_path, fake_encoder):
         assert saved.title == QUESTIONS[2] and saved.turns == 1
         status = client.predict(api_name="/status")
         assert "fake-trigram-64" in status
+        # conversations through the API: a second one, renamed, reopened, deleted
+        cid = saved.id
+        client.predict(question=QUESTIONS[0], cid=None, api_name="/ask")
+        names = {c.title: c.id for c in Conversations(tmp_path / "conversations.sqlite3").list()}
+        assert set(names) == {QUESTIONS[2], QUESTIONS[0]}
+        client.predict(cid=names[QUESTIONS[0]], title="  الزراعة  ", api_name="/rename")
+        store = Conversations(tmp_path / "conversations.sqlite3")
+        assert store.title(names[QUESTIONS[0]]) == "الزراعة"
+        opened = client.predict(cid, api_name="/open_conversation")
+        assert QUESTIONS[2] in json.dumps(opened[0], ensure_ascii=False)
+        client.predict(cid=names[QUESTIONS[0]], api_name="/delete_conversation")
+        assert [c.id for c in store.list()] == [cid]
         # filters through the API: a range with no article says so instead of answering
         result = client.predict(QUESTIONS[2], "2030-01-01", "", "", "", api_name="/answer")
         result = json.loads(result) if isinstance(result, str) else result
