@@ -17,9 +17,10 @@ import click
 
 from index.articles import ArticleError
 from index.encoder import EncoderError
+from index.ray_embed import RayError
 from index.store import IndexError_, default_index_dir
 
-EXPECTED = (ArticleError, EncoderError, IndexError_)
+EXPECTED = (ArticleError, EncoderError, IndexError_, RayError)
 
 index_option = click.option(
     "--index",
@@ -74,7 +75,14 @@ def index_group() -> None:
 @model_option
 @click.option("--max-chars", default=1_000_000, show_default=True, help="Longest article kept.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
-def index_build(paths, index_dir, model, max_chars, as_json) -> None:
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    help='Embed on a Ray cluster: "host:port" of its head, or "local" (needs isnad[ray] on '
+    "every node).",
+)
+def index_build(paths, index_dir, model, max_chars, as_json, ray_address) -> None:
     """Build the index from PATHS (folders; .txt/.md/.jsonl/.html/.xml/.rss/.atom files; http(s)
     URLs of pages and feeds), or update it.
 
@@ -96,8 +104,13 @@ def index_build(paths, index_dir, model, max_chars, as_json) -> None:
         bar.update(done - bar.n)
 
     try:
+        embed = None
+        if ray_address:
+            from index.ray_embed import ray_embedder
+
+            embed = ray_embedder(ray_address, model)
         report = build_index(
-            paths, index_dir, _encoder(model), progress=progress, max_chars=max_chars
+            paths, index_dir, _encoder(model), progress=progress, max_chars=max_chars, embed=embed
         )
     except EXPECTED as exc:
         _fail(exc)

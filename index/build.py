@@ -51,6 +51,9 @@ from index.store import (
 )
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
+# embed(texts, on_shard, shard): embeds texts somewhere else (index.ray_embed), handing back
+# (texts, vectors) `shard` at a time, in order, as they are done
+Embed = Callable[[Sequence[str], Callable[[list[str], np.ndarray], None], int], None]
 SHARD = 256  # texts per checkpoint file
 
 
@@ -83,8 +86,13 @@ def build_index(
     settings: ChunkerSettings | None = None,
     progress: Progress | None = None,
     max_chars: int = 1_000_000,
+    embed: Embed | None = None,
 ) -> BuildReport:
-    """Build `index_dir` from the articles under `paths`, or bring it up to date with them."""
+    """Build `index_dir` from the articles under `paths`, or bring it up to date with them.
+
+    `embed` (e.g. index.ray_embed.ray_embedder) embeds the texts elsewhere; `encoder` then
+    only names the model (its id and dimension must be what `embed` computes).
+    """
     started = time.perf_counter()
     settings = settings or ChunkerSettings()
     index_dir = Path(index_dir)
@@ -102,7 +110,7 @@ def build_index(
 
     try:
         return _build_locked(
-            articles, skipped, paths, index_dir, encoder, settings, progress, started
+            articles, skipped, paths, index_dir, encoder, settings, progress, started, embed
         )
     except OSError as exc:  # disk full, read-only folder, ...: the old index is untouched
         raise BuildError(
@@ -111,18 +119,37 @@ def build_index(
         ) from exc
 
 
-def _build_locked(articles, skipped, paths, index_dir, encoder, settings, progress, started):
+def _build_locked(
+    articles, skipped, paths, index_dir, encoder, settings, progress, started, embed=None
+):
     with _build_lock(index_dir):
         old, note = _previous(index_dir, encoder, settings)
         plan = _plan(articles, old, settings)
         pending = _Pending(index_dir / "pending", encoder.model_id)
         todo = [t for t in dict.fromkeys(plan.texts_to_embed) if t not in pending]
         resumed = len(set(plan.texts_to_embed)) - len(todo)
-        for lo in range(0, len(todo), SHARD):
-            group = todo[lo : lo + SHARD]
-            pending.add(group, encoder.encode_documents(group))
+        done = 0
+
+        def on_shard(group: list[str], vectors: np.ndarray) -> None:
+            nonlocal done
+            assert vectors.shape == (len(group), encoder.dim), "embedded shard has a wrong shape"
+            pending.add(group, vectors)
+            done += len(group)
             if progress is not None:
-                progress(lo + len(group), len(todo))
+                progress(done, len(todo))
+
+        if embed is None:
+            for lo in range(0, len(todo), SHARD):
+                group = todo[lo : lo + SHARD]
+                on_shard(group, encoder.encode_documents(group))
+        else:
+            embed(todo, on_shard, SHARD)
+            missing = sum(1 for t in todo if t not in pending)
+            if missing:
+                raise BuildError(
+                    f"{missing} of {len(todo)} texts came back unembedded; the index was not "
+                    "changed; build again to embed them"
+                )
 
         chunk_vectors = plan.assemble_chunk_vectors(old, pending, encoder.dim)
         sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)

