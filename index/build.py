@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from index import copies
+from index import vectors as vector_search
 from index.articles import (
     READS,
     Article,
@@ -55,6 +56,7 @@ Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 # (texts, vectors) `shard` at a time, in order, as they are done
 Embed = Callable[[Sequence[str], Callable[[list[str], np.ndarray], None], int], None]
 SHARD = 256  # texts per checkpoint file
+CALIBRATION = 300  # sentences embedded as questions to tune an IVF index (large indexes)
 
 
 class BuildError(IndexError_):
@@ -191,6 +193,7 @@ def _build_locked(
             chunk_tokens=chunk_tokens,
             copy_signatures=signatures,
             copy_cluster=cluster,
+            calibration=_calibration(articles, plan, encoder, len(chunk_tokens), len(sent_vectors)),
         )
         pending.clear()
 
@@ -295,6 +298,18 @@ def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings)
             plan.sents.append((row, s, e, ("new", text)))
             plan.texts_to_embed.append(text)
     return plan
+
+
+def _calibration(articles, plan, encoder: Encoder, n_chunks: int, n_sents: int):
+    """Question-like vectors to tune an IVF index's nprobe on (index.vectors), only when the
+    index is past the exact-search bound: CALIBRATION sentences of the corpus, embedded as
+    queries (stored vectors stand in for questions poorly: questions lie off the corpus)."""
+    if max(n_chunks, n_sents) <= vector_search.FLAT_MAX:
+        return None
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(plan.sents), size=min(CALIBRATION, len(plan.sents)), replace=False)
+    texts = [articles[plan.sents[r][0]].text[plan.sents[r][1] : plan.sents[r][2]] for r in rows]
+    return encoder.encode_queries(texts)
 
 
 def _copy_signatures(articles: list[Article], hashes: list[str], old: Index | None) -> np.ndarray:

@@ -7,9 +7,14 @@ Layout of an index directory:
         articles.jsonl   id, title, text, meta, hash (the text is kept: citations are checked
                          against it, whether or not the corpus folder is still there)
         chunks.npz       chunk_article, chunk_start, chunk_end (int32)
-        vectors.npy      chunk vectors, float32 (n_chunks, dim)
-        sentences.npz    sent_article, sent_start, sent_end (int32); sent_vectors (float32)
-        faiss.index      IndexFlatIP over the chunk vectors
+        vectors.npy      chunk vectors, float32 (n_chunks, dim), memory-mapped on load
+        sentences.npz    sent_article, sent_start, sent_end (int32)
+        sent_vectors.npy sentence vectors, float32, memory-mapped on load (indexes written
+                         before this kept them in sentences.npz; both are read)
+        faiss.index      the chunk vectors' FAISS index (index.vectors: exact up to a size
+                         bound, IVF-SQ8 above, memory-mapped)
+        sentences.faiss  likewise for the sentences, only above the bound (below it the
+                         sentences are scored exactly, all of them)
         lexical/         the BM25 index (index.lexical)
         tokens.txt       each chunk's BM25 tokens, one line per chunk, so an update
                          tokenises only the new chunks
@@ -37,10 +42,12 @@ from pathlib import Path
 
 import numpy as np
 
+from index import vectors as vector_search
 from index.articles import Article
 from index.catalog import Catalog
 from index.chunking import Chunk
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError
+from index.vectors import build_vector_index, read_vector_index
 
 FORMAT_VERSION = 1
 # What reading a damaged or cut-short file raises (a truncated .npz: BadZipFile or EOFError).
@@ -89,6 +96,7 @@ class Index:
     sent_start: np.ndarray
     sent_end: np.ndarray
     sent_vectors: np.ndarray
+    sentence_index: object | None = None  # FAISS index over sent_vectors (large indexes only)
     copy_signatures: np.ndarray | None = None  # (n_articles, n_perm) uint64 MinHash values
     copy_cluster: np.ndarray | None = None  # per article: its cluster's first article row
 
@@ -144,7 +152,6 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
     `encoder_model_id`, when given, must be the model the index was built with: vectors of
     two different models cannot be compared.
     """
-    import faiss
 
     index_dir = Path(index_dir)
     manifest = read_manifest(index_dir)
@@ -170,9 +177,14 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
         with np.load(data / "chunks.npz") as z:
             chunks = {k: z[k] for k in ("chunk_article", "chunk_start", "chunk_end")}
         with np.load(data / "sentences.npz") as z:
-            sents = {k: z[k] for k in ("sent_article", "sent_start", "sent_end", "sent_vectors")}
-        vectors = np.load(data / "vectors.npy")
-        fidx = faiss.read_index(str(data / "faiss.index"))
+            sents = {k: z[k] for k in z.files}
+        if (data / "sent_vectors.npy").exists():
+            sents["sent_vectors"] = np.load(data / "sent_vectors.npy", mmap_mode="r")
+        vectors = np.load(data / "vectors.npy", mmap_mode="r")
+        fidx = read_vector_index(data / "faiss.index")
+        sidx = None
+        if (data / "sentences.faiss").exists():
+            sidx = read_vector_index(data / "sentences.faiss")
         lexical = LexicalIndex.load(data / "lexical")
         signatures = cluster = None
         if (data / "copies.npz").exists():
@@ -191,6 +203,7 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
         and len(lexical) == n_chunks
         and sents["sent_vectors"].shape == (counts["sentences"], dim)
         and (cluster is None or len(cluster) == len(signatures) == len(articles))
+        and (sidx is None or sidx.ntotal == counts["sentences"])
     )
     if not sizes_ok:
         raise IndexError_(f"the index at {index_dir} is inconsistent (sizes differ); {rebuild}")
@@ -210,6 +223,7 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
         sent_start=sents["sent_start"],
         sent_end=sents["sent_end"],
         sent_vectors=sents["sent_vectors"],
+        sentence_index=sidx,
         copy_signatures=signatures,
         copy_cluster=cluster,
     )
@@ -228,8 +242,12 @@ def write_index(
     chunk_tokens: list[list[str]],
     copy_signatures: np.ndarray,
     copy_cluster: np.ndarray,
+    calibration: np.ndarray | None = None,
 ) -> Path:
-    """Write a new generation and commit it by replacing the manifest. Returns the data folder."""
+    """Write a new generation and commit it by replacing the manifest. Returns the data folder.
+
+    `calibration`: query vectors an IVF index's nprobe is tuned on (index.vectors), when the
+    chunks or sentences are past the exact-search bound."""
     import faiss
 
     index_dir = Path(index_dir)
@@ -249,12 +267,16 @@ def write_index(
                 }
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         np.savez(tmp / "chunks.npz", **chunk_arrays)
+        sentence_arrays = dict(sentence_arrays)
+        sent_vectors = sentence_arrays.pop("sent_vectors")
         np.savez(tmp / "sentences.npz", **sentence_arrays)
+        np.save(tmp / "sent_vectors.npy", sent_vectors)
         np.save(tmp / "vectors.npy", chunk_vectors)
-        fidx = faiss.IndexFlatIP(chunk_vectors.shape[1])
-        if len(chunk_vectors):
-            fidx.add(np.ascontiguousarray(chunk_vectors, dtype=np.float32))
+        fidx = build_vector_index(chunk_vectors, queries=calibration)
         faiss.write_index(fidx, str(tmp / "faiss.index"))
+        if len(sent_vectors) > vector_search.FLAT_MAX:
+            sidx = build_vector_index(sent_vectors, queries=calibration)
+            faiss.write_index(sidx, str(tmp / "sentences.faiss"))
         (tmp / "lexical").mkdir()
         lexical.save(tmp / "lexical")
         with open(tmp / "tokens.txt", "w", encoding="utf-8") as f:

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index import vectors as vector_search
 from index.encoder import Encoder
 from index.lexical import script_of
 from index.store import Index
+from index.vectors import is_ivf
 from qa.scoring import MeanScorer, QuestionScorer, Scored, Weights
 from qa.timeq import TimeHint, time_in_question
 
@@ -43,6 +45,7 @@ SCRIPT_SAMPLE = 200  # articles looked at to decide the corpus' scripts
 SCRIPT_SHARE = 0.2
 BATCH = 32  # questions scored against all sentences at once (memory: BATCH x n_sentences)
 OUT = np.float32(-3.0)  # below any cosine: the score of a chunk a filter leaves out
+SENTENCE_PROBE = 10  # x depth: sentences fetched by an approximate sentence search
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ def dense_search(vectors: np.ndarray, index: Index, depth: int) -> tuple[np.ndar
     if depth == 0:
         return np.zeros((len(vectors), 0), np.float32), np.zeros((len(vectors), 0), np.int64)
     scores, rows = index.faiss_index.search(vectors, depth)
-    assert (rows >= 0).all(), "FAISS returned fewer rows than the index holds"
+    # exact search always fills the list; an IVF index may not (its probed lists ran short)
+    assert is_ivf(index.faiss_index) or (rows >= 0).all(), "FAISS returned too few rows"
     return scores, rows
 
 
@@ -120,15 +124,7 @@ def dense_search_within(
     """The `depth` best chunk rows among `allowed` (a bool per chunk), searched by FAISS with an
     id selector: a narrow filter still gets its own best chunks, not the leftovers of a global
     top list."""
-    ids = np.flatnonzero(allowed).astype(np.int64)
-    depth = min(depth, len(ids))
-    if depth == 0:
-        return []
-    import faiss
-
-    params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
-    query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
-    _, rows = index.faiss_index.search(query, depth, params=params)
+    _, rows = vector_search.search(index.faiss_index, vector.reshape(1, -1), depth, allowed)
     return [int(r) for r in rows[0] if r >= 0]
 
 
@@ -198,6 +194,16 @@ class Retriever:
         self._offsets = np.minimum(offsets, max(len(self._flat) - 1, 0))
         self._lo, self._hi = lo.tolist(), hi.tolist()
         self._chunk_days = index.catalog.days[index.chunk_article]  # -1: no readable date
+        if index.sentence_index is not None:
+            # sentence row -> the chunks holding it (CSR), for the approximate sentence search
+            owner = np.repeat(np.arange(len(lo)), np.asarray(hi) - np.asarray(lo))
+            order = np.argsort(self._flat, kind="stable")
+            self._sent_chunks = owner[order]
+            self._sent_ptr = np.searchsorted(
+                self._flat[order], np.arange(len(index.sent_start) + 1)
+            )
+            first = np.minimum(self._sent_ptr[:-1], max(len(self._sent_chunks) - 1, 0))
+            self._sent_first_chunk = self._sent_chunks[first] if len(first) else first
 
     def encode(self, questions: Sequence[str]) -> np.ndarray:
         return self.encoder.encode_queries(list(questions))
@@ -278,6 +284,8 @@ class Retriever:
         depend on the filter."""
         index = self.index
         depth = min(max(k, self.settings.depth), len(index))
+        if index.sentence_index is not None:
+            return self._lists_approximate(texts, vectors, depth, masks)
         dense_cos, dense_rows = dense_search(vectors, index, depth)
         maxima = self.sentence_maxima(vectors)
         if depth:
@@ -307,12 +315,8 @@ class Retriever:
             if mask is not None:
                 dense = dense_search_within(vectors[i], index, mask, depth)
                 sentence = top_rows(scores, depth)
-            hint = time_in_question(text)
-            in_period, period = None, []
-            if hint.period:
-                days = self._chunk_days
-                in_period = (days >= hint.since.toordinal()) & (days <= hint.until.toordinal())
-                period = top_rows(np.where(in_period, scores, OUT), depth)
+            hint, in_period = self._time_of(text)
+            period = [] if in_period is None else top_rows(np.where(in_period, scores, OUT), depth)
             out.append(
                 _Lists(
                     text=text,
@@ -330,6 +334,90 @@ class Retriever:
                 )
             )
         return out
+
+    def _lists_approximate(
+        self, texts: list[str], vectors: np.ndarray, depth: int, masks: list[np.ndarray | None]
+    ) -> list[_Lists]:
+        """`_lists` for an index past the exact-search bound (index.vectors): chunks and
+        sentences are searched by their IVF indexes, and a chunk's best sentence is taken over
+        the SENTENCE_PROBE x depth sentences found, not over all of them."""
+        index = self.index
+        dense_cos, dense_rows = dense_search(vectors, index, depth)
+        scripts = [script_of(t) for t in texts]
+        weights = [self.lexical_weight(sc) for sc in scripts]
+        out = []
+        for i, text in enumerate(texts):
+            mask = masks[i]
+            cand, best = self._found_sentences(vectors[i], depth, None)
+            floor = float(np.sort(best)[::-1][min(depth, len(best)) - 1]) if len(best) else 0.0
+            valid = dense_rows[i] >= 0
+            dense = dense_rows[i][valid].tolist()
+            dense_floor = float(dense_cos[i][valid][-1]) if valid.any() else 0.0
+            if mask is not None:
+                dense = dense_search_within(vectors[i], index, mask, depth)
+                cand, best = self._found_sentences(vectors[i], depth, mask)
+            order = np.lexsort((cand, -best))[:depth]
+            sentence = cand[order].tolist()
+            lexical = []
+            if weights[i] > 0:
+                lexical = index.lexical.search_batch([text], depth, allowed=[mask])[0]
+            hint, in_period = self._time_of(text)
+            period = []
+            if in_period is not None:
+                keep = in_period[cand]
+                period = cand[keep][np.lexsort((cand[keep], -best[keep]))[:depth]].tolist()
+            out.append(
+                _Lists(
+                    text=text,
+                    vector=vectors[i],
+                    script=scripts[i],
+                    lexical_weight=weights[i],
+                    dense=dense,
+                    sentence=sentence,
+                    lexical=lexical,
+                    dense_floor=dense_floor,
+                    sentence_floor=floor,
+                    hint=hint,
+                    period=period,
+                    in_period=in_period,
+                )
+            )
+        return out
+
+    def _time_of(self, text: str) -> tuple[TimeHint, np.ndarray | None]:
+        """The time `text` names (qa.timeq) and, if a period, which chunks are from it."""
+        hint = time_in_question(text)
+        if not hint.period:
+            return hint, None
+        days = self._chunk_days
+        return hint, (days >= hint.since.toordinal()) & (days <= hint.until.toordinal())
+
+    def _found_sentences(
+        self, vector: np.ndarray, depth: int, chunk_mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk rows, each one's best cosine) over the sentences an approximate search finds
+        (within the chunks `chunk_mask` allows)."""
+        allowed = None if chunk_mask is None else chunk_mask[self._sent_first_chunk]
+        cos, rows = vector_search.search(
+            self.index.sentence_index, vector.reshape(1, -1), SENTENCE_PROBE * depth, allowed
+        )
+        keep = rows[0] >= 0
+        sents, cos = rows[0][keep], cos[0][keep]
+        counts = self._sent_ptr[sents + 1] - self._sent_ptr[sents]
+        chunks = (
+            np.concatenate(
+                [self._sent_chunks[self._sent_ptr[r] : self._sent_ptr[r + 1]] for r in sents]
+            )
+            if len(sents)
+            else np.zeros(0, np.int64)
+        )
+        cos = np.repeat(cos, counts)
+        if not len(chunks):
+            return chunks, cos.astype(np.float32)
+        order = np.lexsort((-cos, chunks))  # by chunk, best first
+        chunks, cos = chunks[order], cos[order]
+        first = np.concatenate([[True], chunks[1:] != chunks[:-1]])
+        return chunks[first], cos[first].astype(np.float32)
 
     def _rank(self, question: str, parts: list[_Lists], k: int) -> Ranking:
         """Fuse the rankings of a question (and of its chat context), rerank the head."""
