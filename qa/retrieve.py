@@ -112,7 +112,9 @@ def dense_search(vectors: np.ndarray, index: Index, depth: int) -> tuple[np.ndar
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if depth == 0:
         return np.zeros((len(vectors), 0), np.float32), np.zeros((len(vectors), 0), np.int64)
-    scores, rows = index.faiss_index.search(vectors, depth)
+    scores, rows = vector_search.search(
+        index.faiss_index, vectors, depth, None, index.chunk_vectors
+    )
     # exact search always fills the list; an IVF index may not (its probed lists ran short)
     assert is_ivf(index.faiss_index) or (rows >= 0).all(), "FAISS returned too few rows"
     return scores, rows
@@ -124,7 +126,9 @@ def dense_search_within(
     """The `depth` best chunk rows among `allowed` (a bool per chunk), searched by FAISS with an
     id selector: a narrow filter still gets its own best chunks, not the leftovers of a global
     top list."""
-    _, rows = vector_search.search(index.faiss_index, vector.reshape(1, -1), depth, allowed)
+    _, rows = vector_search.search(
+        index.faiss_index, vector.reshape(1, -1), depth, allowed, index.chunk_vectors
+    )
     return [int(r) for r in rows[0] if r >= 0]
 
 
@@ -399,7 +403,11 @@ class Retriever:
         (within the chunks `chunk_mask` allows)."""
         allowed = None if chunk_mask is None else chunk_mask[self._sent_first_chunk]
         cos, rows = vector_search.search(
-            self.index.sentence_index, vector.reshape(1, -1), SENTENCE_PROBE * depth, allowed
+            self.index.sentence_index,
+            vector.reshape(1, -1),
+            SENTENCE_PROBE * depth,
+            allowed,
+            self.index.sent_vectors,
         )
         keep = rows[0] >= 0
         sents, cos = rows[0][keep], cos[0][keep]
