@@ -109,7 +109,7 @@ def render_answer(turn: Turn) -> str:
 
 def _permalink(article_id: str, start: int, end: int) -> str:
     href = permalink("", article_id, start, end)
-    return f' <a class="isnad-permalink" href="{esc(href)}" title="permalink">🔗</a>'
+    return f' · <a class="isnad-permalink" href="{esc(href)}">رابط ثابت · permalink</a>'
 
 
 def _meta_of(article: Article) -> str:
