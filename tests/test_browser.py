@@ -11,6 +11,7 @@ Environment knobs, for the README screenshot:
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -264,6 +265,23 @@ def test_a_conversation_survives_reload_and_restart_and_exports_with_its_sources
         assert first.title in markdown and first.text.split("\n")[0] in markdown
         assert (first.published or "")[:10] in markdown and f"<{first.url}>" in markdown
         assert f"?article={first.article_id}" in markdown
+        page.locator("#isnad-export-html").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#isnad-export-file a')]"
+            ".some(a => a.getAttribute('href').endsWith('.html'))",
+            timeout=15_000,
+        )
+        href = next(
+            h
+            for h in page.locator("#isnad-export-file a").evaluate_all(
+                "links => links.map(a => a.getAttribute('href'))"
+            )
+            if h.endswith(".html")
+        )
+        exported = page.request.get(href).text()
+        assert exported.startswith("<!doctype html>") and 'dir="auto"' in exported
+        assert html.escape(first.title) in exported and html.escape(first.text) in exported
+        assert (first.published or "")[:10] in exported and f'href="{first.url}"' in exported
 
         # a permalink opens the article at its span; a stale one says so
         href = page.locator("#isnad-chat a.isnad-permalink").first.get_attribute("href")
