@@ -143,12 +143,10 @@ def is_ivf(index) -> bool:
 
 
 def read_vector_index(path: Path):
-    """Read an index written by faiss.write_index; an IVF index is memory-mapped."""
+    """Read an index written by faiss.write_index, once: FAISS maps an IVF index's lists from
+    disk and reads a flat index whole (the mmap flag only applies where it can)."""
     import faiss
 
-    index = faiss.read_index(str(path), faiss.IO_FLAG_READ_ONLY)
-    if not is_ivf(index):
-        return index
     return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
 
 

@@ -29,7 +29,7 @@ embed anything but the questions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,7 +37,6 @@ from index import vectors as vector_search
 from index.encoder import Encoder
 from index.lexical import script_of
 from index.store import Index
-from index.vectors import is_ivf
 from qa.scoring import MeanScorer, QuestionScorer, Scored, Weights
 from qa.timeq import TimeHint, time_in_question
 
@@ -85,9 +84,9 @@ class _Lists:
     lexical: list[tuple[int, float]]
     dense_floor: float
     sentence_floor: float
-    hint: TimeHint  # the time the text names (qa.timeq)
-    period: list[int]  # the sentence ranking within that period ([] if it names none)
-    in_period: np.ndarray | None  # per chunk: from that period (None if it names none)
+    hint: TimeHint = TimeHint()  # the time the text names (qa.timeq)
+    period: list[int] = field(default_factory=list)  # sentence ranking within that period
+    in_period: np.ndarray | None = None  # per chunk: from that period (None if none named)
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,9 @@ def dense_search(vectors: np.ndarray, index: Index, depth: int) -> tuple[np.ndar
         index.faiss_index, vectors, depth, None, index.chunk_vectors
     )
     # exact search always fills the list; an IVF index may not (its probed lists ran short)
-    assert is_ivf(index.faiss_index) or (rows >= 0).all(), "FAISS returned too few rows"
+    assert vector_search.is_ivf(index.faiss_index) or (rows >= 0).all(), (
+        "FAISS returned too few rows"
+    )
     return scores, rows
 
 
@@ -319,22 +320,22 @@ class Retriever:
             if mask is not None:
                 dense = dense_search_within(vectors[i], index, mask, depth)
                 sentence = top_rows(scores, depth)
-            hint, in_period = self._time_of(text)
-            period = [] if in_period is None else top_rows(np.where(in_period, scores, OUT), depth)
             out.append(
-                _Lists(
-                    text=text,
-                    vector=vectors[i],
-                    script=scripts[i],
-                    lexical_weight=weights[i],
-                    dense=dense,
-                    sentence=sentence,
-                    lexical=lexical[i],
-                    dense_floor=float(dense_cos[i, -1]) if depth else 0.0,
-                    sentence_floor=float(maxima[i, sent_rows[i, -1]]) if depth else 0.0,
-                    hint=hint,
-                    period=period,
-                    in_period=in_period,
+                self._with_time(
+                    _Lists(
+                        text=text,
+                        vector=vectors[i],
+                        script=scripts[i],
+                        lexical_weight=weights[i],
+                        dense=dense,
+                        sentence=sentence,
+                        lexical=lexical[i],
+                        dense_floor=float(dense_cos[i, -1]) if depth else 0.0,
+                        sentence_floor=float(maxima[i, sent_rows[i, -1]]) if depth else 0.0,
+                    ),
+                    None,
+                    scores,
+                    depth,
                 )
             )
         return out
@@ -360,41 +361,44 @@ class Retriever:
             if mask is not None:
                 dense = dense_search_within(vectors[i], index, mask, depth)
                 cand, best = self._found_sentences(vectors[i], depth, mask)
-            order = np.lexsort((cand, -best))[:depth]
-            sentence = cand[order].tolist()
             lexical = []
             if weights[i] > 0:
                 lexical = index.lexical.search_batch([text], depth, allowed=[mask])[0]
-            hint, in_period = self._time_of(text)
-            period = []
-            if in_period is not None:
-                keep = in_period[cand]
-                period = cand[keep][np.lexsort((cand[keep], -best[keep]))[:depth]].tolist()
             out.append(
-                _Lists(
-                    text=text,
-                    vector=vectors[i],
-                    script=scripts[i],
-                    lexical_weight=weights[i],
-                    dense=dense,
-                    sentence=sentence,
-                    lexical=lexical,
-                    dense_floor=dense_floor,
-                    sentence_floor=floor,
-                    hint=hint,
-                    period=period,
-                    in_period=in_period,
+                self._with_time(
+                    _Lists(
+                        text=text,
+                        vector=vectors[i],
+                        script=scripts[i],
+                        lexical_weight=weights[i],
+                        dense=dense,
+                        sentence=cand[top_rows(best, depth)].tolist(),
+                        lexical=lexical,
+                        dense_floor=dense_floor,
+                        sentence_floor=floor,
+                    ),
+                    cand,
+                    best,
+                    depth,
                 )
             )
         return out
 
-    def _time_of(self, text: str) -> tuple[TimeHint, np.ndarray | None]:
-        """The time `text` names (qa.timeq) and, if a period, which chunks are from it."""
-        hint = time_in_question(text)
+    def _with_time(
+        self, lists: _Lists, cand: np.ndarray | None, scores: np.ndarray, depth: int
+    ) -> _Lists:
+        """`lists` with the time its text names (qa.timeq) and, for a period, the chunks from it
+        and its own sentence ranking: the best `scores` (of chunks `cand`, or of every chunk
+        when None) inside the period."""
+        hint = time_in_question(lists.text)
         if not hint.period:
-            return hint, None
+            return replace(lists, hint=hint)
         days = self._chunk_days
-        return hint, (days >= hint.since.toordinal()) & (days <= hint.until.toordinal())
+        in_period = (days >= hint.since.toordinal()) & (days <= hint.until.toordinal())
+        inside = in_period if cand is None else in_period[cand]
+        rows = top_rows(np.where(inside, scores, OUT), depth)
+        period = rows if cand is None else cand[rows].tolist()
+        return replace(lists, hint=hint, period=period, in_period=in_period)
 
     def _found_sentences(
         self, vector: np.ndarray, depth: int, chunk_mask: np.ndarray | None
