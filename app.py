@@ -36,6 +36,7 @@ from qa.abstain import AbstainModelError
 from qa.answer import QuestionError
 from qa.export import DEFAULT_BASE_URL
 from qa.filters import FilterError, parse_filters
+from qa.shift import QueryShiftError
 from ui.conversations import ConversationError, Conversations
 from ui.live import LiveIndex, ask
 from ui.render import (
@@ -58,6 +59,7 @@ EXPECTED = (
     EncoderError,
     IndexError_,
     AbstainModelError,
+    QueryShiftError,
 )
 _PROGRESS = gr.Progress()  # a marker: Gradio hands each call its own tracker
 

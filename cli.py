@@ -232,6 +232,7 @@ def ask(
     from qa.abstain import AbstainModelError
     from qa.answer import Answerer, QuestionError, format_answer
     from qa.filters import FilterError, parse_filters
+    from qa.shift import QueryShiftError
 
     if (question is None) == (questions_file is None):
         _fail(
@@ -253,7 +254,7 @@ def ask(
         encoder = _light_encoder(model)
         index = load_index(index_dir or default_index_dir(), encoder_model_id=encoder.model_id)
         answerer = Answerer(index, encoder, k=k)
-    except (*EXPECTED, AbstainModelError, OSError) as exc:
+    except (*EXPECTED, AbstainModelError, QueryShiftError, OSError) as exc:
         _fail(exc)
     if warning := answerer.calibration_warning():
         click.echo(f"isnad: note: {warning}", err=True)
@@ -379,6 +380,7 @@ def serve(index_dir, model, host, port, sources, auth_file) -> None:
 
     import app
     from qa.abstain import AbstainModelError
+    from qa.shift import QueryShiftError
 
     try:
         app.main(
@@ -389,7 +391,7 @@ def serve(index_dir, model, host, port, sources, auth_file) -> None:
             model=model,
             auth=users or None,
         )
-    except (*EXPECTED, AbstainModelError) as exc:
+    except (*EXPECTED, AbstainModelError, QueryShiftError) as exc:
         _fail(exc)
 
 

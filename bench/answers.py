@@ -8,7 +8,8 @@ Three indexes are built in --work (or reused when present): the distractors alon
 each set's articles with the distractors (arcd+news/, tydi+news/, made from a copy of news/ so
 only the set's articles are embedded). Every question of a set, Arabic and its hand-translated
 English (bench/data/english-<set>.jsonl), is asked of its set's index (in-corpus) and of the
-news-only index (out-of-corpus: it must abstain).
+news-only index (out-of-corpus: it must abstain). English questions are moved towards Arabic
+by qa.shift's offset fitted on the OTHER set's question pairs (--query-shift none: unmoved).
 
 What is fitted (the abstention model: a logistic regression per question group with its
 threshold) is fitted on one set's questions and reported on the other's, both ways; the model
@@ -128,6 +129,26 @@ def evaluate(answerer, gold: Gold | None, questions: list[dict]) -> list[dict]:
             rec["cited_chars"] = sum(s.end - s.start for s in spans)
         out.append(rec)
     return out
+
+
+def set_shift(encoder, *evalsets):
+    """qa.shift's offset fitted on the sets' English questions and their Arabic originals."""
+    from qa.shift import fit_query_shift
+
+    english, arabic = [], []
+    for evalset in evalsets:
+        originals = {q["id"]: q["question"] for q in evalset.questions if q["lang"] == "ar"}
+        for q in evalset.questions:
+            if q["lang"] == "en":
+                english.append(q["question"])
+                arabic.append(originals[q["id"]])
+    return fit_query_shift(
+        encoder.encode_queries(english),
+        encoder.encode_queries(arabic),
+        encoder.model_id,
+        "latin",
+        "arabic",
+    )
 
 
 def latency(answerer, questions: list[dict], n: int) -> dict:
@@ -291,6 +312,13 @@ def main() -> None:
         help='"mid-rank" (default), "slack", "balanced" or "answer-N" (see fit_model)',
     )
     ap.add_argument("--fit", action="store_true", help="write qa/abstain_model.json")
+    ap.add_argument(
+        "--query-shift",
+        choices=("crosswise", "none"),
+        default="crosswise",
+        help="move English questions towards Arabic (qa.shift), fitted on the other set; "
+        "none: search with their vectors as embedded",
+    )
     ap.add_argument("--cache-dir", type=Path, default=None, help="where the default model is")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "answers.json")
     args = ap.parse_args()
@@ -298,6 +326,7 @@ def main() -> None:
     from index.encoder import configure_threads, load_encoder, load_light_encoder
     from qa.abstain import AbstainModelError, load_abstain_model, save_abstain_model
     from qa.answer import Answerer
+    from qa.shift import save_query_shift
 
     configure_threads()
     import faiss
@@ -312,15 +341,23 @@ def main() -> None:
         shipped = always_answer()
     news_dir = args.work / "news"
     news = open_index(news_dir, [args.distractors], encoder)
-    news_answerer = Answerer(news, encoder, abstain_model=shipped)
 
-    records, sizes, answerers, evalsets = {}, {}, {}, {}
-    for name in SETS:
-        evalsets[name] = evalset = load_set(name, getattr(args, name), args.limit)
+    evalsets = {name: load_set(name, getattr(args, name), args.limit) for name in SETS}
+    # English questions are moved towards Arabic by an offset fitted on the OTHER set's pairs
+    shifts = {name: set_shift(encoder, evalsets[name]) for name in SETS}
+    if args.query_shift == "none":
+        shifts = dict.fromkeys(SETS)
+    records, sizes, answerers = {}, {}, {}
+    for name, other in (SETS, SETS[::-1]):
+        evalset = evalsets[name]
         index = open_index(
             args.work / f"{name}+news", [evalset.articles, args.distractors], encoder, seed=news_dir
         )
-        answerers[name] = answerer = Answerer(index, encoder, abstain_model=shipped)
+        shift = shifts[other]
+        answerers[name] = answerer = Answerer(
+            index, encoder, abstain_model=shipped, query_shift=shift
+        )
+        news_answerer = Answerer(news, encoder, abstain_model=shipped, query_shift=shift)
         t0 = time.perf_counter()
         records[name] = {
             "in": evaluate(answerer, Gold(index, evalset), evalset.questions),
@@ -334,7 +371,12 @@ def main() -> None:
     records_file = args.work / "records.json"
     records_file.write_text(json.dumps(records), encoding="utf-8")
 
-    result = {"model": encoder.model_id, "indexes": sizes, "threshold_rule": args.threshold_rule}
+    result = {
+        "model": encoder.model_id,
+        "indexes": sizes,
+        "threshold_rule": args.threshold_rule,
+        "query_shift": args.query_shift,
+    }
     result["crosswise"] = {}
     for fit_on, report_on in (SETS, SETS[::-1]):
         model = fit_model([records[fit_on]], encoder.model_id, args.threshold_rule)
@@ -352,6 +394,9 @@ def main() -> None:
         both.notes["fitted_on"] = list(SETS)
         save_abstain_model(both)
         print("wrote qa/abstain_model.json (fitted on both sets)")
+        if args.query_shift != "none":
+            save_query_shift(set_shift(encoder, *evalsets.values()))
+            print("wrote qa/query_shift.json (fitted on both sets' question pairs)")
         for a in answerers.values():
             a.abstain_model = both
     arcd_ar = [q for q in evalsets["arcd"].questions if q["lang"] == "ar"]

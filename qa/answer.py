@@ -29,6 +29,7 @@ from qa.abstain import AbstainModel, features, load_abstain_model
 from qa.compose import ComposeSettings, Span, candidates, choose_spans
 from qa.filters import Filters
 from qa.retrieve import Ranking, RetrievalSettings, Retriever
+from qa.shift import QueryShift
 
 MAX_QUESTION_CHARS = 2000
 FOLLOW_UP_WORDS = 2
@@ -230,11 +231,14 @@ class Answerer:
         retrieval: RetrievalSettings | None = None,
         compose: ComposeSettings | None = None,
         strict: bool = False,
+        query_shift: QueryShift | None | str = "shipped",
     ) -> None:
         assert k > 0, f"k must be positive, got {k}"
         self.index = index
         self.k = k
-        self.retriever = Retriever(index, encoder, retrieval or RetrievalSettings())
+        self.retriever = Retriever(
+            index, encoder, retrieval or RetrievalSettings(), shift=query_shift
+        )
         self.abstain_model = abstain_model or load_abstain_model()
         self.compose = compose or ComposeSettings()
         self.strict = strict

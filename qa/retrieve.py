@@ -38,6 +38,7 @@ from index.encoder import Encoder
 from index.lexical import script_of
 from index.store import Index
 from qa.scoring import MeanScorer, QuestionScorer, Scored, Weights
+from qa.shift import QueryShift, load_query_shift
 from qa.timeq import TimeHint, time_in_question
 
 SCRIPT_SAMPLE = 200  # articles looked at to decide the corpus' scripts
@@ -182,14 +183,23 @@ class Retriever:
     gains nothing)."""
 
     def __init__(
-        self, index: Index, encoder: Encoder, settings: RetrievalSettings | None = None
+        self,
+        index: Index,
+        encoder: Encoder,
+        settings: RetrievalSettings | None = None,
+        shift: QueryShift | None | str = "shipped",
     ) -> None:
+        """`shift` (qa.shift) moves questions written in another script towards the corpus's
+        language: "shipped" loads qa/query_shift.json; None searches with vectors as embedded."""
         dim = index.chunk_vectors.shape[1]
         assert encoder.dim == dim, f"encoder dimension {encoder.dim} != index dimension {dim}"
         self.index = index
         self.encoder = encoder
         self.settings = settings or RetrievalSettings()
         self.corpus_scripts = corpus_scripts(index)
+        shift = load_query_shift() if shift == "shipped" else shift
+        applies = shift is not None and shift.applies(encoder.model_id, self.corpus_scripts)
+        self.shift = shift if applies else None
         lo, hi = chunk_sentences(index)
         self._has_sentence = hi > lo
         # Each chunk's sentence rows, one after another; reduceat over them gives per-chunk maxima.
@@ -211,7 +221,8 @@ class Retriever:
             self._sent_first_chunk = self._sent_chunks[first] if len(first) else first
 
     def encode(self, questions: Sequence[str]) -> np.ndarray:
-        return self.encoder.encode_queries(list(questions))
+        vectors = self.encoder.encode_queries(list(questions))
+        return self.shift.apply(vectors, questions) if self.shift is not None else vectors
 
     def lexical_weight(self, question_script: str) -> float:
         """BM25's weight for a question: none when it is written in another script."""
