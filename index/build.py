@@ -4,6 +4,11 @@
 sentences and vectors of every article whose content hash is unchanged, embeds the new and
 changed ones, drops the articles that are gone, and commits a new generation (index.store).
 
+Each token is embedded once: only sentences go through the model (as `sentence_text`); a
+chunk's vector is the unit mean of the vectors of the sentences it overlaps. Embedding the
+chunks as well cost 43% of the tokens for nothing the benchmarks could see (bench/answers.py
+crosswise: within .006 on every Arabic cell, English answer@1 up; README).
+
 Embeddings are checkpointed in `index_dir/pending/` as they are computed, so a build that is
 killed (Ctrl-C, kill -9) resumes without embedding those texts again. Only one build may run
 on a directory at a time (an advisory lock).
@@ -37,7 +42,7 @@ from index.articles import (
     title_from_lead,
 )
 from index.catalog import Catalog
-from index.chunking import ChunkerSettings, chunk_article, split_sentences
+from index.chunking import ChunkerSettings, chunk_article, sentence_ranges, split_sentences
 from index.encoder import Encoder
 from index.lexical import LexicalIndex, tokenize
 from index.store import (
@@ -50,12 +55,21 @@ from index.store import (
     read_manifest,
     write_index,
 )
+from index.vectors import range_means
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 # embed(texts, on_shard, shard): embeds texts somewhere else (index.ray_embed), handing back
 # (texts, vectors) `shard` at a time, in order, as they are done
 Embed = Callable[[Sequence[str], Callable[[list[str], np.ndarray], None], int], None]
 SHARD = 256  # texts per checkpoint file
+# What is embedded, and how (index.build.sentence_text): an index built with another recipe is
+# re-embedded. 2: only sentences, with the title's first TITLE_WORDS words; a chunk's vector
+# is the mean of its sentences' (before: chunks embedded too, sentences with the whole title).
+EMBEDDED_TEXTS = 2
+# The title's words a sentence is embedded with: the whole title costs 8% more tokens for no
+# measured gain (bench/answers.py crosswise, every cell within .006); without any title the
+# Arabic figures fall by .04-.06 (a title vector added to the sentence's does not make up for it).
+TITLE_WORDS = 6
 CALIBRATION = 300  # sentences embedded as questions to tune an IVF index (large indexes)
 
 
@@ -128,7 +142,8 @@ def _build_locked(
         old, note = _previous(index_dir, encoder, settings)
         plan = _plan(articles, old, settings)
         pending = _Pending(index_dir / "pending", encoder.model_id)
-        todo = [t for t in dict.fromkeys(plan.texts_to_embed) if t not in pending]
+        # sorted by length, so each shard's batches carry little padding (7% faster here)
+        todo = sorted((t for t in dict.fromkeys(plan.texts_to_embed) if t not in pending), key=len)
         resumed = len(set(plan.texts_to_embed)) - len(todo)
         done = 0
 
@@ -153,8 +168,8 @@ def _build_locked(
                     "changed; build again to embed them"
                 )
 
-        chunk_vectors = plan.assemble_chunk_vectors(old, pending, encoder.dim)
         sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
+        chunk_vectors = plan.assemble_chunk_vectors(old, pending, encoder.dim, sent_vectors)
         chunk_tokens = _chunk_tokens(articles, plan.chunks, old)
         lexical = LexicalIndex.from_tokens(chunk_tokens)
         signatures = _copy_signatures(articles, plan.hashes, old)
@@ -164,6 +179,7 @@ def _build_locked(
         manifest = {
             "model": {"id": encoder.model_id, "dim": encoder.dim},
             "chunker": settings.as_dict(),
+            "embedded_texts": EMBEDDED_TEXTS,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "sources": [source_name(p) for p in paths],
             "counts": {
@@ -216,12 +232,13 @@ def _build_locked(
 
 
 def sentence_text(article: Article, start: int, end: int) -> str:
-    """What a sentence is embedded as: its article's title, then the sentence. A title made
-    from the article's lead (index.articles.title_from_lead) is left out: it would lend every
-    sentence the lead's meaning, and the lead would no longer stand out for what it says."""
+    """What a sentence is embedded as: the first TITLE_WORDS words of its article's title, then
+    the sentence. A title made from the article's lead (index.articles.title_from_lead) is left
+    out: it would lend every sentence the lead's meaning, and the lead would no longer stand out
+    for what it says."""
     if title_from_lead(article):
         return article.text[start:end]
-    return f"{article.title}: {article.text[start:end]}"
+    return f"{' '.join(article.title.split()[:TITLE_WORDS])}: {article.text[start:end]}"
 
 
 def _previous(index_dir: Path, encoder: Encoder, settings: ChunkerSettings):
@@ -236,6 +253,8 @@ def _previous(index_dir: Path, encoder: Encoder, settings: ChunkerSettings):
         return None, f"model changed from {manifest['model']['id']}: every article re-embedded"
     if manifest["chunker"] != settings.as_dict():
         return None, "chunker settings changed: every article re-chunked and re-embedded"
+    if manifest.get("embedded_texts", 1) != EMBEDDED_TEXTS:
+        return None, "what is embedded changed (sentences only): every article re-embedded"
     try:
         return load_index(index_dir, encoder_model_id=encoder.model_id), ""
     except IndexError_ as exc:
@@ -261,8 +280,19 @@ class _Plan:
     def sentence_arrays(self) -> dict[str, np.ndarray]:
         return _arrays("sent", self.sents)
 
-    def assemble_chunk_vectors(self, old: Index | None, pending, dim: int) -> np.ndarray:
-        return _vectors(self.chunks, old.chunk_vectors if old else None, pending, dim)
+    def assemble_chunk_vectors(
+        self, old: Index | None, pending, dim: int, sent_vectors: np.ndarray
+    ) -> np.ndarray:
+        """A chunk's vector is the unit mean of its sentences' vectors (every chunk holds a
+        sentence; one that held none would keep the vector of its own text)."""
+        c, s = self.chunk_arrays(), self.sentence_arrays()
+        lo, hi = sentence_ranges(*c.values(), *s.values())
+        out = range_means(sent_vectors, lo, hi)
+        alone = [i for i in np.flatnonzero(hi <= lo) if self.chunks[i][3][0] != "derive"]
+        if alone:
+            rows = [self.chunks[i] for i in alone]
+            out[alone] = _vectors(rows, old.chunk_vectors if old else None, pending, dim)
+        return out
 
     def assemble_sentence_vectors(self, old: Index | None, pending, dim: int) -> np.ndarray:
         return _vectors(self.sents, old.sent_vectors if old else None, pending, dim)
@@ -289,11 +319,15 @@ def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings)
             continue
         if old_row is not None:
             plan.changed.append(article.id)
+        sentences = split_sentences(article.text)
         for c in chunk_article(article, settings):
-            text = article.text[c.start : c.end]
-            plan.chunks.append((row, c.start, c.end, ("new", text)))
-            plan.texts_to_embed.append(text)
-        for s, e in split_sentences(article.text):
+            if any(s < c.end and e > c.start for s, e in sentences):
+                plan.chunks.append((row, c.start, c.end, ("derive", None)))
+            else:  # not expected (no chunk is only whitespace): embed its own text
+                text = article.text[c.start : c.end]
+                plan.chunks.append((row, c.start, c.end, ("new", text)))
+                plan.texts_to_embed.append(text)
+        for s, e in sentences:
             text = sentence_text(article, s, e)
             plan.sents.append((row, s, e, ("new", text)))
             plan.texts_to_embed.append(text)

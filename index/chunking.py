@@ -23,6 +23,8 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from index.articles import Article
 
 if TYPE_CHECKING:  # imported where a splitter is made: loading an index needs no langchain
@@ -243,3 +245,23 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def sentence_ranges(
+    chunk_article: np.ndarray,
+    chunk_start: np.ndarray,
+    chunk_end: np.ndarray,
+    sent_article: np.ndarray,
+    sent_start: np.ndarray,
+    sent_end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per chunk: the sentence rows [lo, hi) overlapping it. Rows are in article order
+    and an article's sentences are sorted and disjoint, so those rows are contiguous."""
+    big = np.int64(1) << 32
+    sent_art = np.asarray(sent_article, np.int64) * big
+    ends = sent_art + sent_end
+    starts = sent_art + sent_start
+    chunk_art = np.asarray(chunk_article, np.int64) * big
+    lo = np.searchsorted(ends, chunk_art + chunk_start, side="right")
+    hi = np.searchsorted(starts, chunk_art + chunk_end, side="left")
+    return lo, np.maximum(hi, lo)

@@ -56,6 +56,25 @@ def build_vector_index(vectors: np.ndarray, *, flat_max: int | None = None, quer
     return index
 
 
+def range_means(vectors: np.ndarray, lo: np.ndarray, hi: np.ndarray, block: int = 65_536):
+    """Row i: the unit-length mean of vectors[lo[i]:hi[i]] (zeros where the range is empty).
+    Sums come from a float64 running sum over one block of rows at a time, so memory stays
+    bounded for millions of rows."""
+    lo, hi = np.asarray(lo, np.int64), np.asarray(hi, np.int64)
+    out = np.zeros((len(lo), vectors.shape[1]), dtype=np.float32)
+    for a in range(0, len(lo), block):
+        b = min(a + block, len(lo))
+        first, last = int(lo[a:b].min(initial=0)), int(hi[a:b].max(initial=0))
+        if last <= first:
+            continue
+        running = np.zeros((last - first + 1, vectors.shape[1]), dtype=np.float64)
+        np.cumsum(vectors[first:last], axis=0, dtype=np.float64, out=running[1:])
+        sums = running[hi[a:b] - first] - running[np.minimum(lo[a:b], hi[a:b]) - first]
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        out[a:b] = np.where(norms > 0, sums / np.maximum(norms, 1e-12), 0.0)
+    return out
+
+
 def calibrate_nprobe(index, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> int:
     """The smallest nprobe (of NPROBES) with mean recall@k >= RECALL against exact search, the
     way `search` runs (REFINE x k candidates re-scored exactly)."""

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from index import vectors as vector_search
+from index.chunking import sentence_ranges
 from index.encoder import Encoder
 from index.lexical import script_of
 from index.store import Index
@@ -144,16 +145,11 @@ def top_rows(scores: np.ndarray, depth: int) -> list[int]:
 
 
 def chunk_sentences(index: Index) -> tuple[np.ndarray, np.ndarray]:
-    """(lo, hi) per chunk: the sentence rows [lo, hi) overlapping it. Sentences of an article are
-    sorted and disjoint, so the rows overlapping a chunk are contiguous."""
-    big = np.int64(1) << 32
-    sent_art = index.sent_article.astype(np.int64) * big
-    ends = sent_art + index.sent_end
-    starts = sent_art + index.sent_start
-    chunk_art = index.chunk_article.astype(np.int64) * big
-    lo = np.searchsorted(ends, chunk_art + index.chunk_start, side="right")
-    hi = np.searchsorted(starts, chunk_art + index.chunk_end, side="left")
-    return lo, np.maximum(hi, lo)
+    """(lo, hi) per chunk: the sentence rows [lo, hi) overlapping it (contiguous)."""
+    return sentence_ranges(
+        index.chunk_article, index.chunk_start, index.chunk_end,
+        index.sent_article, index.sent_start, index.sent_end,
+    )  # fmt: skip
 
 
 def corpus_scripts(index: Index) -> frozenset[str]:

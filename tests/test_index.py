@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from index import build as build_mod
-from index.build import BuildError, build_index
+from index.build import BuildError, build_index, sentence_text
 from index.chunking import ChunkerSettings
 from index.store import IndexError_, IndexMismatch, IndexMissing, load_index, read_manifest
+from qa.retrieve import chunk_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,11 +71,26 @@ def test_every_chunk_and_sentence_slices_back_and_covers_the_article(tmp_path, f
     assert len(np.flatnonzero(ix.chunk_article == ix.article_row["long.txt"])) > 3
 
 
+def expected_vectors(ix, encoder) -> tuple[np.ndarray, np.ndarray]:
+    """(sentence vectors, chunk vectors) as the build defines them: each sentence embedded as
+    index.build.sentence_text says, each chunk the unit mean of the sentences it overlaps."""
+    texts = [
+        sentence_text(ix.articles[a], int(s), int(e))
+        for a, s, e in zip(ix.sent_article, ix.sent_start, ix.sent_end, strict=True)
+    ]
+    sent = encoder.encode_documents(texts)
+    lo, hi = chunk_sentences(ix)
+    assert (hi > lo).all()  # every chunk holds a sentence
+    chunks = np.stack([sent[a:b].sum(0) for a, b in zip(lo, hi, strict=True)])
+    return sent, chunks / np.linalg.norm(chunks, axis=1, keepdims=True)
+
+
 def test_vectors_and_faiss_match_brute_force(corpus, tmp_path, fake_encoder):
     build_index([corpus], tmp_path / "ix", fake_encoder)
     ix = load_index(tmp_path / "ix", encoder_model_id=fake_encoder.model_id)
-    texts = [ix.chunk_text(i) for i in range(len(ix))]
-    assert np.allclose(ix.chunk_vectors, fake_encoder.encode_documents(texts), atol=1e-6)
+    sent, chunks = expected_vectors(ix, fake_encoder)
+    assert np.allclose(ix.sent_vectors, sent, atol=1e-6)
+    assert np.allclose(ix.chunk_vectors, chunks, atol=1e-5)
     q = fake_encoder.encode_queries(["وزارة الدفاع التركية"])
     scores, ids = ix.faiss_index.search(q, len(ix))
     brute = ix.chunk_vectors @ q[0]
@@ -86,6 +102,13 @@ def test_rebuild_embeds_only_what_changed(corpus, tmp_path, fake_encoder):
     ix_dir = tmp_path / "ix"
     first = build_index([corpus], ix_dir, fake_encoder)
     assert first.texts_embedded > 0 and sorted(first.added) == sorted(ARTICLES)
+    # each token embedded once: the sentences are, the chunks' own texts are not
+    ix = load_index(ix_dir)
+    sentences = {
+        sentence_text(ix.articles[a], int(s), int(e))
+        for a, s, e in zip(ix.sent_article, ix.sent_start, ix.sent_end, strict=True)
+    }
+    assert set(fake_encoder.embedded_documents) == sentences
 
     fake_encoder.calls.clear()
     again = build_index([corpus], ix_dir, fake_encoder)
@@ -109,8 +132,9 @@ def test_rebuild_embeds_only_what_changed(corpus, tmp_path, fake_encoder):
     assert [d.name for d in ix_dir.iterdir() if d.name.startswith("data-")] == [
         read_manifest(ix_dir)["data"]
     ]
-    texts = [ix.chunk_text(i) for i in range(len(ix))]
-    assert np.allclose(ix.chunk_vectors, fake_encoder.encode_documents(texts), atol=1e-6)
+    sent, chunks = expected_vectors(ix, fake_encoder)
+    assert np.allclose(ix.sent_vectors, sent, atol=1e-6)
+    assert np.allclose(ix.chunk_vectors, chunks, atol=1e-5)
 
     # the updated BM25 (stored tokens reused) ranks exactly like one built from scratch
     fresh = load_index(build_index([corpus], tmp_path / "fresh", fake_encoder).index_dir)
@@ -220,6 +244,15 @@ def test_model_chunker_and_format_changes_are_detected(corpus, tmp_path, fake_en
 
     report = build_index([corpus], ix_dir, fake_encoder, settings=ChunkerSettings(300, 50))
     assert "chunker settings changed" in report.note and report.texts_embedded > 0
+
+    # an index from before sentences-only embedding (no "embedded_texts") is re-embedded once
+    manifest = json.loads((ix_dir / "manifest.json").read_text())
+    del manifest["embedded_texts"]
+    (ix_dir / "manifest.json").write_text(json.dumps(manifest))
+    report = build_index([corpus], ix_dir, fake_encoder, settings=ChunkerSettings(300, 50))
+    assert "what is embedded changed" in report.note and report.texts_embedded > 0
+    again = build_index([corpus], ix_dir, fake_encoder, settings=ChunkerSettings(300, 50))
+    assert again.texts_embedded == 0 and not again.note
 
     manifest = json.loads((ix_dir / "manifest.json").read_text())
     manifest["format"] = 999
