@@ -6,8 +6,11 @@ and adding one. Prints a table and writes JSON (chunks, texts embedded, rates, w
 
 --plain-pass also times one plain sentence-transformers pass over the same articles' texts cut
 into 600-character pieces, with the same model and precision, in the same run, and reports the
-build's time as a multiple of it (what "each token embedded once" is measured against). A folder
-(e.g. seeds/) is built as it is; the one-article update is measured for a .jsonl corpus only.
+build's time as a multiple of it (what "each token embedded once" is measured against). Both
+vary by 20-30% from one minute to the next on this machine, so with --repeat N the build (into
+a fresh folder) and the plain pass alternate N times and the ratio of the medians is reported.
+A folder (e.g. seeds/) is built as it is; the one-article update is measured for a .jsonl
+corpus only.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import json
 import resource
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("corpus", type=Path, help="a .jsonl dump (id, title, text, ...) or a folder")
     ap.add_argument("--plain-pass", action="store_true", help="also time a plain pass (above)")
+    ap.add_argument("--repeat", type=int, default=1, help="with --plain-pass: alternate N times")
     ap.add_argument("--index-dir", type=Path, default=None, help="default: a temporary folder")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N articles")
     ap.add_argument("--model", default=None)
@@ -86,10 +91,16 @@ def main() -> None:
     if args.plain_pass:  # warm the model up first, as the build's first batches would
         encoder.encode_documents(["تسخين النموذج قبل القياس."] * 32)
 
-    t0 = time.perf_counter()
-    full = build_index([corpus], index_dir, encoder)
-    full_s = time.perf_counter() - t0
-    plain = plain_pass(encoder, corpus) if args.plain_pass else None
+    builds, plains = [], []
+    for i in range(args.repeat if args.plain_pass else 1):
+        if i:
+            shutil.rmtree(index_dir)
+        t0 = time.perf_counter()
+        full = build_index([corpus], index_dir, encoder)
+        builds.append(time.perf_counter() - t0)
+        if args.plain_pass:
+            plains.append(plain_pass(encoder, corpus))
+    full_s = statistics.median(builds)
 
     update = None
     if lines is not None:
@@ -116,9 +127,11 @@ def main() -> None:
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "encoder_dtype": getattr(encoder, "dtype", "?"),
     }
-    if plain is not None:
-        result["plain_pass"] = plain
-        result["build_over_plain_pass"] = round(full_s / plain["seconds"], 2)
+    if plains:
+        plain_s = statistics.median(p["seconds"] for p in plains)
+        result["builds_s"] = [round(b, 1) for b in builds]
+        result["plain_pass"] = {**plains[0], "seconds": [p["seconds"] for p in plains]}
+        result["build_over_plain_pass"] = round(full_s / plain_s, 2)
     if update is not None:
         result.update(
             update_changed=update.changed,

@@ -142,8 +142,11 @@ def _build_locked(
         old, note = _previous(index_dir, encoder, settings)
         plan = _plan(articles, old, settings)
         pending = _Pending(index_dir / "pending", encoder.model_id)
-        # sorted by length, so each shard's batches carry little padding (7% faster here)
-        todo = sorted((t for t in dict.fromkeys(plan.texts_to_embed) if t not in pending), key=len)
+        # Longest first: each shard's batches carry little padding (7% faster here), and the
+        # largest tensors come first, so later, smaller ones reuse their memory (shortest first
+        # grew the peak RSS of a 3,000-article build from 1.8 GB to 2.7 GB).
+        todo = [t for t in dict.fromkeys(plan.texts_to_embed) if t not in pending]
+        todo.sort(key=len, reverse=True)
         resumed = len(set(plan.texts_to_embed)) - len(todo)
         done = 0
 
