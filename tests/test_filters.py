@@ -333,3 +333,30 @@ def test_the_same_text_months_apart_is_a_reused_template_not_a_copy():
     assert copies_mod.clusters([a, b], sigs, np.array(near)).tolist() == [0, 0]
     assert copies_mod.clusters([a, b], sigs, np.array(far)).tolist() == [0, 1]
     assert copies_mod.clusters([a, b], sigs, np.array([-1, far[1]])).tolist() == [0, 0]
+
+
+def test_candidate_pairs_are_those_of_datasketch_lsh():
+    """The numpy banding finds exactly the pairs datasketch's MinHashLSH (the tuned threshold)
+    finds, over texts from unrelated to near-identical."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    from index.articles import Article
+
+    words = WIRE.split()
+    rng = np.random.default_rng(7)
+    arts = []
+    for i in range(60):  # a base text with 0..40% of its words replaced, and unrelated texts
+        w = list(words) if i % 3 else list(rng.permutation(words))
+        for k in rng.choice(len(w), size=int(len(w) * (i % 5) * 0.1), replace=False):
+            w[k] = f"كلمة{i}_{k}"
+        arts.append(Article(str(i), "عنوان", " ".join(w)))
+    sigs = copies_mod.signatures(arts)
+    lsh = MinHashLSH(threshold=copies_mod.LSH_THRESHOLD, num_perm=copies_mod.NUM_PERM)
+    assert (lsh.b, lsh.r) == (copies_mod.BANDS, copies_mod.ROWS)
+    seed, scheme = copies_mod.SEED, copies_mod.SCHEME
+    hashes = [LeanMinHash(seed=seed, hashvalues=r, scheme=scheme) for r in sigs]
+    for i, h in enumerate(hashes):
+        lsh.insert(i, h)
+    expected = {(i, j) for i, h in enumerate(hashes) for j in lsh.query(h) if j > i}
+    found = {tuple(p) for p in copies_mod.candidate_pairs(sigs).tolist()}
+    assert found == expected and 30 < len(found) < 60 * 59 / 2
