@@ -7,7 +7,8 @@ Layout of an index directory:
         articles.jsonl   id, title, text, meta, hash (the text is kept: citations are checked
                          against it, whether or not the corpus folder is still there)
         chunks.npz       chunk_article, chunk_start, chunk_end (int32)
-        vectors.npy      chunk vectors, float32 (n_chunks, dim), memory-mapped on load
+        vectors.npy      chunk vectors, float32 (n_chunks, dim), memory-mapped on load (each the
+                         unit mean of its sentences' vectors: index.build)
         sentences.npz    sent_article, sent_start, sent_end (int32)
         sent_vectors.npy sentence vectors, float32, memory-mapped on load (indexes written
                          before this kept them in sentences.npz; both are read)
