@@ -153,6 +153,7 @@ def index_build(paths, index_dir, model, max_chars, as_json, ray_address) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def index_status(index_dir, as_json) -> None:
     """Show what the index holds: articles, chunks, model, format, build time, skipped files."""
+    from index.build import EMBEDDED_TEXTS
     from index.store import read_manifest
 
     index_dir = index_dir or default_index_dir()
@@ -170,6 +171,7 @@ def index_status(index_dir, as_json) -> None:
         **m["counts"],
         "skipped_files": m["skipped"],
         "unreadable_dates": m.get("unreadable_dates", []),
+        "embedded_texts": m.get("embedded_texts", 1),
     }
     if as_json:
         click.echo(json.dumps(status, ensure_ascii=False, indent=1))
@@ -187,6 +189,11 @@ def index_status(index_dir, as_json) -> None:
             f"({c['articles_in_copy_clusters']} articles)"
         )
     click.echo(f"model      {m['model']['id']} ({m['model']['dim']} dimensions)")
+    if status["embedded_texts"] != EMBEDDED_TEXTS:
+        click.echo(
+            "note       built before sentences-only embedding: it answers as it is, and the next "
+            "`isnad index build` re-embeds every article once"
+        )
     click.echo(f"built      {m['built_at']}")
     click.echo(f"sources    {', '.join(m['sources'])}")
     click.echo(f"skipped    {len(m['skipped'])}")

@@ -630,3 +630,12 @@ def test_status_warns_when_abstention_was_fitted_for_another_model(live, tmp_pat
     )
     assert matched.note() is None
     assert "isnad-note" not in render_status(matched.index_dir, note=matched.note())
+
+
+def test_status_says_an_index_from_before_sentences_only_embedding_is_re_embedded(live):
+    assert "re-embeds every article" not in render_status(live.index_dir)
+    manifest_file = live.index_dir / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    del manifest["embedded_texts"]
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
+    assert "the next rebuild re-embeds every article once" in render_status(live.index_dir)

@@ -339,6 +339,14 @@ def test_cli_build_and_status(corpus, tmp_path, monkeypatch):
     data = json.loads(status.output)
     assert data["articles"] == 3 and data["model"]["id"] == "fake-trigram-64"
     assert [Path(s["source"]).name for s in data["skipped_files"]] == ["bad.txt"]
+    assert data["embedded_texts"] == 2
+    assert "re-embeds" not in runner.invoke(cli.main, ["index", "status", "--index", ix]).output
+    # an index from before sentences-only embedding says its next build re-embeds it
+    manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    del manifest["embedded_texts"]
+    (tmp_path / "ix" / "manifest.json").write_text(json.dumps(manifest))
+    old = runner.invoke(cli.main, ["index", "status", "--index", ix])
+    assert old.exit_code == 0 and "next `isnad index build` re-embeds every article" in old.output
 
     missing = runner.invoke(cli.main, ["index", "status", "--index", str(tmp_path / "none")])
     assert missing.exit_code == 1 and missing.output.count("\n") == 1

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.articles import Article
+from index.build import EMBEDDED_TEXTS
 from index.dates import parse_published
 from index.store import IndexError_, read_manifest
 from qa.answer import Answer, Copy
@@ -262,6 +263,17 @@ def render_status(index_dir: Path, building: bool = False, note: str | None = No
             else []
         ),
         ("النموذج · Model", f"{m['model']['id']} ({m['model']['dim']})"),
+        *(
+            [
+                (
+                    "ملاحظة · Note",
+                    "built before sentences-only embedding: the next rebuild "
+                    "re-embeds every article once",
+                )
+            ]  # fmt: skip
+            if m.get("embedded_texts", 1) != EMBEDDED_TEXTS
+            else []
+        ),
         ("آخر بناء · Last build", m["built_at"]),
         ("المصادر · Sources", ", ".join(m["sources"])),
         ("الفهرس · Index", str(index_dir)),
