@@ -153,8 +153,7 @@ def index_build(paths, index_dir, model, max_chars, as_json, ray_address) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def index_status(index_dir, as_json) -> None:
     """Show what the index holds: articles, chunks, model, format, build time, skipped files."""
-    from index.build import EMBEDDED_TEXTS
-    from index.store import read_manifest
+    from index.store import embedded_with_older_recipe, read_manifest
 
     index_dir = index_dir or default_index_dir()
     try:
@@ -189,7 +188,7 @@ def index_status(index_dir, as_json) -> None:
             f"({c['articles_in_copy_clusters']} articles)"
         )
     click.echo(f"model      {m['model']['id']} ({m['model']['dim']} dimensions)")
-    if status["embedded_texts"] != EMBEDDED_TEXTS:
+    if embedded_with_older_recipe(m):
         click.echo(
             "note       built before sentences-only embedding: it answers as it is, and the next "
             "`isnad index build` re-embeds every article once"

@@ -344,9 +344,9 @@ def main() -> None:
 
     evalsets = {name: load_set(name, getattr(args, name), args.limit) for name in SETS}
     # English questions are moved towards Arabic by an offset fitted on the OTHER set's pairs
-    shifts = {name: set_shift(encoder, evalsets[name]) for name in SETS}
-    if args.query_shift == "none":
-        shifts = dict.fromkeys(SETS)
+    shifts = dict.fromkeys(SETS)
+    if args.query_shift != "none":
+        shifts = {name: set_shift(encoder, evalsets[name]) for name in SETS}
     records, sizes, answerers = {}, {}, {}
     for name, other in (SETS, SETS[::-1]):
         evalset = evalsets[name]

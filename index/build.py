@@ -47,9 +47,11 @@ from index.encoder import Encoder
 from index.lexical import LexicalIndex, tokenize
 from index.store import (
     DAMAGED,
+    EMBEDDED_TEXTS,
     Index,
     IndexError_,
     IndexMissing,
+    embedded_with_older_recipe,
     load_index,
     read_chunk_tokens,
     read_manifest,
@@ -62,10 +64,6 @@ Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 # (texts, vectors) `shard` at a time, in order, as they are done
 Embed = Callable[[Sequence[str], Callable[[list[str], np.ndarray], None], int], None]
 SHARD = 256  # texts per checkpoint file
-# What is embedded, and how (index.build.sentence_text): an index built with another recipe is
-# re-embedded. 2: only sentences, with the title's first TITLE_WORDS words; a chunk's vector
-# is the mean of its sentences' (before: chunks embedded too, sentences with the whole title).
-EMBEDDED_TEXTS = 2
 # The title's words a sentence is embedded with: the whole title costs 8% more tokens for no
 # measured gain (bench/answers.py crosswise, every cell within .006); without any title the
 # Arabic figures fall by .04-.06 (a title vector added to the sentence's does not make up for it).
@@ -172,7 +170,12 @@ def _build_locked(
                 )
 
         sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
-        chunk_vectors = plan.assemble_chunk_vectors(old, pending, encoder.dim, sent_vectors)
+        chunk_arrays, sentence_arrays = plan.chunk_arrays(), plan.sentence_arrays()
+        # Sentences cover every character but whitespace and no chunk is only whitespace
+        # (index.chunking), so every chunk holds a sentence.
+        lo, hi = sentence_ranges(*chunk_arrays.values(), *sentence_arrays.values())
+        assert (hi > lo).all(), "a chunk without a sentence"
+        chunk_vectors = range_means(sent_vectors, lo, hi)
         chunk_tokens = _chunk_tokens(articles, plan.chunks, old)
         lexical = LexicalIndex.from_tokens(chunk_tokens)
         signatures = _copy_signatures(articles, plan.hashes, old)
@@ -205,9 +208,9 @@ def _build_locked(
             manifest=manifest,
             articles=articles,
             hashes=plan.hashes,
-            chunk_arrays=plan.chunk_arrays(),
+            chunk_arrays=chunk_arrays,
             chunk_vectors=chunk_vectors,
-            sentence_arrays={**plan.sentence_arrays(), "sent_vectors": sent_vectors},
+            sentence_arrays={**sentence_arrays, "sent_vectors": sent_vectors},
             lexical=lexical,
             chunk_tokens=chunk_tokens,
             copy_signatures=signatures,
@@ -256,7 +259,7 @@ def _previous(index_dir: Path, encoder: Encoder, settings: ChunkerSettings):
         return None, f"model changed from {manifest['model']['id']}: every article re-embedded"
     if manifest["chunker"] != settings.as_dict():
         return None, "chunker settings changed: every article re-chunked and re-embedded"
-    if manifest.get("embedded_texts", 1) != EMBEDDED_TEXTS:
+    if embedded_with_older_recipe(manifest):
         return None, "what is embedded changed (sentences only): every article re-embedded"
     try:
         return load_index(index_dir, encoder_model_id=encoder.model_id), ""
@@ -273,7 +276,8 @@ class _Plan:
         self.unchanged = 0
         self.texts_to_embed: list[str] = []
         # per chunk / sentence: (article row, start, end, source) where source is
-        # ("old", row in the old index) or ("new", text to look up in the pending store)
+        # ("old", row in the old index) or ("new", text to look up in the pending store; None
+        # for a chunk, whose vector is derived from its sentences')
         self.chunks: list[tuple[int, int, int, tuple]] = []
         self.sents: list[tuple[int, int, int, tuple]] = []
 
@@ -282,20 +286,6 @@ class _Plan:
 
     def sentence_arrays(self) -> dict[str, np.ndarray]:
         return _arrays("sent", self.sents)
-
-    def assemble_chunk_vectors(
-        self, old: Index | None, pending, dim: int, sent_vectors: np.ndarray
-    ) -> np.ndarray:
-        """A chunk's vector is the unit mean of its sentences' vectors (every chunk holds a
-        sentence; one that held none would keep the vector of its own text)."""
-        c, s = self.chunk_arrays(), self.sentence_arrays()
-        lo, hi = sentence_ranges(*c.values(), *s.values())
-        out = range_means(sent_vectors, lo, hi)
-        alone = [i for i in np.flatnonzero(hi <= lo) if self.chunks[i][3][0] != "derive"]
-        if alone:
-            rows = [self.chunks[i] for i in alone]
-            out[alone] = _vectors(rows, old.chunk_vectors if old else None, pending, dim)
-        return out
 
     def assemble_sentence_vectors(self, old: Index | None, pending, dim: int) -> np.ndarray:
         return _vectors(self.sents, old.sent_vectors if old else None, pending, dim)
@@ -322,15 +312,9 @@ def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings)
             continue
         if old_row is not None:
             plan.changed.append(article.id)
-        sentences = split_sentences(article.text)
-        for c in chunk_article(article, settings):
-            if any(s < c.end and e > c.start for s, e in sentences):
-                plan.chunks.append((row, c.start, c.end, ("derive", None)))
-            else:  # not expected (no chunk is only whitespace): embed its own text
-                text = article.text[c.start : c.end]
-                plan.chunks.append((row, c.start, c.end, ("new", text)))
-                plan.texts_to_embed.append(text)
-        for s, e in sentences:
+        for c in chunk_article(article, settings):  # its vector: the mean of its sentences'
+            plan.chunks.append((row, c.start, c.end, ("new", None)))
+        for s, e in split_sentences(article.text):
             text = sentence_text(article, s, e)
             plan.sents.append((row, s, e, ("new", text)))
             plan.texts_to_embed.append(text)

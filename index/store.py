@@ -51,6 +51,11 @@ from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError
 from index.vectors import build_vector_index, read_vector_index
 
 FORMAT_VERSION = 1
+# What is embedded, and how (index.build.sentence_text): an index built with another recipe is
+# re-embedded by the next build. 2: only sentences, with the title's first words; a chunk's
+# vector is the mean of its sentences' (before: chunks embedded too, sentences with the whole
+# title). Manifests written before the key was recorded are recipe 1.
+EMBEDDED_TEXTS = 2
 # What reading a damaged or cut-short file raises (a truncated .npz: BadZipFile or EOFError).
 DAMAGED = (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile)
 MANIFEST = "manifest.json"
@@ -339,3 +344,9 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def embedded_with_older_recipe(manifest: dict) -> bool:
+    """Whether the index was embedded another way than today's builds embed (EMBEDDED_TEXTS):
+    it still answers, and the next build re-embeds every article."""
+    return manifest.get("embedded_texts", 1) != EMBEDDED_TEXTS

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.articles import Article
-from index.build import EMBEDDED_TEXTS
 from index.dates import parse_published
-from index.store import IndexError_, read_manifest
+from index.store import IndexError_, embedded_with_older_recipe, read_manifest
 from qa.answer import Answer, Copy
 from qa.export import permalink
 
@@ -271,7 +270,7 @@ def render_status(index_dir: Path, building: bool = False, note: str | None = No
                     "re-embeds every article once",
                 )
             ]  # fmt: skip
-            if m.get("embedded_texts", 1) != EMBEDDED_TEXTS
+            if embedded_with_older_recipe(m)
             else []
         ),
         ("آخر بناء · Last build", m["built_at"]),
