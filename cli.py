@@ -128,6 +128,8 @@ def index_build(paths, index_dir, model, max_chars, as_json, ray_address) -> Non
         "unchanged": report.unchanged,
         "texts_embedded": report.texts_embedded,
         "texts_resumed": report.texts_resumed,
+        "segments_written": report.segments_written,
+        "segments_merged": report.segments_merged,
         "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
         "seconds": round(report.seconds, 2),
     }
@@ -153,7 +155,7 @@ def index_build(paths, index_dir, model, max_chars, as_json, ray_address) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def index_status(index_dir, as_json) -> None:
     """Show what the index holds: articles, chunks, model, format, build time, skipped files."""
-    from index.store import embedded_with_older_recipe, read_manifest
+    from index.store import embedded_with_older_recipe, read_manifest, segment_entries
 
     index_dir = index_dir or default_index_dir()
     try:
@@ -171,6 +173,9 @@ def index_status(index_dir, as_json) -> None:
         "skipped_files": m["skipped"],
         "unreadable_dates": m.get("unreadable_dates", []),
         "embedded_texts": m.get("embedded_texts", 1),
+        "segments": [
+            {"name": s["name"], "deleted_articles": len(s["deleted"])} for s in segment_entries(m)
+        ],
     }
     if as_json:
         click.echo(json.dumps(status, ensure_ascii=False, indent=1))
@@ -179,6 +184,16 @@ def index_status(index_dir, as_json) -> None:
     click.echo(f"articles   {m['counts']['articles']}")
     click.echo(f"chunks     {m['counts']['chunks']}")
     click.echo(f"sentences  {m['counts']['sentences']}")
+    segments = segment_entries(m)
+    deleted = sum(len(s["deleted"]) for s in segments)
+    click.echo(
+        f"segments   {len(segments)} ({deleted} replaced or removed articles masked until a merge)"
+    )
+    if m["format"] == 1:
+        click.echo(
+            "note       built before segments: the next `isnad index build` rewrites it once as "
+            "a segment, without embedding anything again"
+        )
     c = m["counts"]
     if "dated" in c:  # indexes built before dates and copies were read lack these
         unreadable = m.get("unreadable_dates", [])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -44,18 +45,18 @@ from index.articles import (
 from index.catalog import Catalog
 from index.chunking import ChunkerSettings, chunk_article, sentence_ranges, split_sentences
 from index.encoder import Encoder
-from index.lexical import LexicalIndex, tokenize
+from index.lexical import tokenize
 from index.store import (
     DAMAGED,
     EMBEDDED_TEXTS,
     Index,
     IndexError_,
     IndexMissing,
+    commit,
     embedded_with_older_recipe,
     load_index,
-    read_chunk_tokens,
     read_manifest,
-    write_index,
+    write_segment,
 )
 from index.vectors import range_means
 
@@ -68,6 +69,8 @@ SHARD = 256  # texts per checkpoint file
 # measured gain (bench/answers.py crosswise, every cell within .006); without any title the
 # Arabic figures fall by .04-.06 (a title vector added to the sentence's does not make up for it).
 TITLE_WORDS = 6
+# Segments of one size class (index.build._level) merged into one when there are this many.
+MERGE_FACTOR = 10
 CALIBRATION = 300  # sentences embedded as questions to tune an IVF index (large indexes)
 
 
@@ -90,6 +93,8 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
+    segments_written: int = 0
+    segments_merged: int = 0  # old segments the new one absorbed
 
 
 def build_index(
@@ -169,19 +174,20 @@ def _build_locked(
                     "changed; build again to embed them"
                 )
 
-        sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
-        chunk_arrays, sentence_arrays = plan.chunk_arrays(), plan.sentence_arrays()
-        # Sentences cover every character but whitespace and no chunk is only whitespace
-        # (index.chunking), so every chunk holds a sentence.
-        lo, hi = sentence_ranges(*chunk_arrays.values(), *sentence_arrays.values())
-        assert (hi > lo).all(), "a chunk without a sentence"
-        chunk_vectors = range_means(sent_vectors, lo, hi)
-        chunk_tokens = _chunk_tokens(articles, plan.chunks, old)
-        lexical = LexicalIndex.from_tokens(chunk_tokens)
-        signatures = _copy_signatures(articles, plan.hashes, old)
-        catalog = Catalog.of(articles)
-        cluster = copies.clusters(articles, signatures, catalog.days)
-        sizes = np.bincount(cluster, minlength=len(articles))
+        segments = list(plan.kept)
+        signatures = [old.copy_signatures()[plan.kept_rows]] if plan.kept_rows else []
+        if plan.articles:
+            entry, new_signatures = _write_new_segment(index_dir, plan, old, pending, encoder)
+            segments.append(entry)
+            signatures.append(new_signatures)
+        final = [old.articles[r] for r in plan.kept_rows] + plan.articles
+        hashes = [old.article_hash[r] for r in plan.kept_rows] + plan.hashes
+        signatures = np.concatenate(signatures)
+        catalog = Catalog.of(final)
+        cluster = copies.clusters(final, signatures, catalog.days)
+        sizes = np.bincount(cluster, minlength=len(final))
+        n_chunks = plan.kept_chunks + len(plan.chunks)
+        n_sents = plan.kept_sentences + len(plan.sents)
         manifest = {
             "model": {"id": encoder.model_id, "dim": encoder.dim},
             "chunker": settings.as_dict(),
@@ -189,42 +195,33 @@ def _build_locked(
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "sources": [source_name(p) for p in paths],
             "counts": {
-                "articles": len(articles),
-                "chunks": len(chunk_tokens),
-                "sentences": len(sent_vectors),
+                "articles": len(final),
+                "chunks": n_chunks,
+                "sentences": n_sents,
                 "skipped": len(skipped),
                 "dated": int((catalog.days >= 0).sum()),
                 "copy_clusters": int((sizes > 1).sum()),
                 "articles_in_copy_clusters": int((sizes[cluster] > 1).sum()),
+                "segments": len(segments),
             },
+            "segments": segments,
+            # articles that have wire copies: [row, the row of its cluster's first article]
+            "copy_clusters": [[r, int(c)] for r, c in enumerate(cluster.tolist()) if sizes[c] > 1],
             # dates that did not parse (index.dates): kept as text, listed by `index status`
             "copy_signature": copies.SIGNATURE,
             "unreadable_dates": [{"article_id": i, "published": p} for i, p in catalog.unparsed],
-            "articles": {a.id: h for a, h in zip(articles, plan.hashes, strict=True)},
+            "articles": {a.id: h for a, h in zip(final, hashes, strict=True)},
             "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
         }
-        write_index(
-            index_dir,
-            manifest=manifest,
-            articles=articles,
-            hashes=plan.hashes,
-            chunk_arrays=chunk_arrays,
-            chunk_vectors=chunk_vectors,
-            sentence_arrays={**sentence_arrays, "sent_vectors": sent_vectors},
-            lexical=lexical,
-            chunk_tokens=chunk_tokens,
-            copy_signatures=signatures,
-            copy_cluster=cluster,
-            calibration=_calibration(articles, plan, encoder, len(chunk_tokens), len(sent_vectors)),
-        )
+        commit(index_dir, manifest)
         pending.clear()
 
     old_ids = set(old.article_row) if old else set()
     return BuildReport(
         index_dir=index_dir,
-        articles=len(articles),
-        chunks=len(chunk_tokens),
-        sentences=len(sent_vectors),
+        articles=len(final),
+        chunks=n_chunks,
+        sentences=n_sents,
         added=[a.id for a in articles if a.id not in old_ids],
         changed=plan.changed,
         removed=sorted(old_ids - {a.id for a in articles}),
@@ -234,7 +231,34 @@ def _build_locked(
         skipped=skipped,
         seconds=time.perf_counter() - started,
         note=note,
+        segments_written=1 if plan.articles else 0,
+        segments_merged=plan.merged,
     )
+
+
+def _write_new_segment(index_dir: Path, plan: _Plan, old: Index | None, pending, encoder):
+    """Write the build's segment (its new and changed articles, and the live ones of the
+    segments it merges); returns its manifest entry and its articles' MinHash signatures."""
+    sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
+    chunk_arrays, sentence_arrays = plan.chunk_arrays(), plan.sentence_arrays()
+    # Sentences cover every character but whitespace and no chunk is only whitespace
+    # (index.chunking), so every chunk holds a sentence.
+    lo, hi = sentence_ranges(*chunk_arrays.values(), *sentence_arrays.values())
+    assert (hi > lo).all(), "a chunk without a sentence"
+    signatures = _copy_signatures(plan, old)
+    entry = write_segment(
+        index_dir,
+        articles=plan.articles,
+        hashes=plan.hashes,
+        chunk_arrays=chunk_arrays,
+        chunk_vectors=range_means(sent_vectors, lo, hi),
+        sentence_arrays=sentence_arrays,
+        sent_vectors=sent_vectors,
+        chunk_tokens=_chunk_tokens(plan.articles, plan.chunks, old),
+        copy_signatures=signatures,
+        calibration=_calibration(plan, encoder),
+    )
+    return entry, signatures
 
 
 def sentence_text(article: Article, start: int, end: int) -> str:
@@ -268,12 +292,21 @@ def _previous(index_dir: Path, encoder: Encoder, settings: ChunkerSettings):
 
 
 class _Plan:
-    """Per article: reuse the old rows (unchanged hash) or chunk and split it anew."""
+    """What a build writes: the segments it keeps (with more articles deleted), and one new
+    segment with the new and changed articles plus the live articles of the segments it merges
+    (their rows and vectors reused)."""
 
     def __init__(self) -> None:
-        self.hashes: list[str] = []
         self.changed: list[str] = []
         self.unchanged = 0
+        self.kept: list[dict] = []  # manifest entries of the old segments kept
+        self.kept_rows: list[int] = []  # old index rows of the articles they still hold
+        self.kept_chunks = self.kept_sentences = 0
+        self.merged = 0  # old segments merged into the new one
+        # the new segment: its articles (row = position here) and their hashes
+        self.articles: list[Article] = []
+        self.hashes: list[str] = []
+        self.old_rows: list[int | None] = []  # per new-segment article: its old row, if reused
         self.texts_to_embed: list[str] = []
         # per chunk / sentence: (article row, start, end, source) where source is
         # ("old", row in the old index) or ("new", text to look up in the pending store; None
@@ -290,73 +323,140 @@ class _Plan:
     def assemble_sentence_vectors(self, old: Index | None, pending, dim: int) -> np.ndarray:
         return _vectors(self.sents, old.sent_vectors if old else None, pending, dim)
 
+    def reuse(self, old: Index, r: int) -> None:
+        """Put old article row `r` into the new segment with its rows and vectors."""
+        row = len(self.articles)
+        self.articles.append(old.articles[r])
+        self.hashes.append(old.article_hash[r])
+        self.old_rows.append(r)
+        lo, hi = np.searchsorted(old.chunk_article, [r, r + 1])
+        for c in range(int(lo), int(hi)):
+            self.chunks.append((row, int(old.chunk_start[c]), int(old.chunk_end[c]), ("old", c)))
+        for c in old.sentence_rows(r):
+            self.sents.append((row, int(old.sent_start[c]), int(old.sent_end[c]), ("old", c)))
+
+    def add(self, article: Article, h: str, settings: ChunkerSettings) -> None:
+        """Put a new or changed article into the new segment, its sentences to be embedded."""
+        row = len(self.articles)
+        self.articles.append(article)
+        self.hashes.append(h)
+        self.old_rows.append(None)
+        for c in chunk_article(article, settings):  # its vector: the mean of its sentences'
+            self.chunks.append((row, c.start, c.end, ("new", None)))
+        for s, e in split_sentences(article.text):
+            text = sentence_text(article, s, e)
+            self.sents.append((row, s, e, ("new", text)))
+            self.texts_to_embed.append(text)
+
 
 def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings) -> _Plan:
     plan = _Plan()
-    old_chunks_by_article: dict[int, list[int]] = {}
-    if old is not None:
-        for row, a in enumerate(old.chunk_article.tolist()):
-            old_chunks_by_article.setdefault(a, []).append(row)
-    for row, article in enumerate(articles):
-        h = content_hash(article)
-        plan.hashes.append(h)
-        old_row = old.article_row.get(article.id) if old else None
-        if old_row is not None and old.article_hash[old_row] == h:
-            plan.unchanged += 1
-            for r in old_chunks_by_article.get(old_row, []):
-                plan.chunks.append(
-                    (row, int(old.chunk_start[r]), int(old.chunk_end[r]), ("old", r))
-                )
-            for r in old.sentence_rows(old_row):
-                plan.sents.append((row, int(old.sent_start[r]), int(old.sent_end[r]), ("old", r)))
+    hashes = [content_hash(a) for a in articles]
+    if old is None:
+        for article, h in zip(articles, hashes, strict=True):
+            plan.add(article, h, settings)
+        return plan
+    current = {a.id: h for a, h in zip(articles, hashes, strict=True)}
+    pairs = zip(old.articles, old.article_hash, strict=True)
+    keep = np.array([current.get(a.id) == h for a, h in pairs], bool)
+    plan.unchanged = int(keep.sum())
+    plan.changed = [
+        a.id for a, k in zip(old.articles, keep.tolist(), strict=True) if not k and a.id in current
+    ]
+    fresh = [
+        (a, h)
+        for a, h in zip(articles, hashes, strict=True)
+        if (r := old.article_row.get(a.id)) is None or not keep[r]
+    ]
+    new = _Plan()  # the new and changed articles alone, to know the new segment's size
+    for article, h in fresh:
+        new.add(article, h, settings)
+    merge = _to_merge(old, keep, len(new.chunks))
+    for i, segment in enumerate(old.segments):
+        rows = np.flatnonzero(old.article_segment == i)
+        if i in merge:
+            for r in rows[keep[rows]].tolist():
+                plan.reuse(old, r)
             continue
-        if old_row is not None:
-            plan.changed.append(article.id)
-        for c in chunk_article(article, settings):  # its vector: the mean of its sentences'
-            plan.chunks.append((row, c.start, c.end, ("new", None)))
-        for s, e in split_sentences(article.text):
-            text = sentence_text(article, s, e)
-            plan.sents.append((row, s, e, ("new", text)))
-            plan.texts_to_embed.append(text)
+        gone = old.article_local[rows[~keep[rows]]].tolist()
+        plan.kept.append(dict(segment.entry, deleted=sorted(segment.entry["deleted"] + gone)))
+        plan.kept_rows += rows[keep[rows]].tolist()
+    plan.merged = len(merge)
+    for article, h in fresh:
+        plan.add(article, h, settings)
+    kept = np.zeros(len(old.articles), bool)
+    kept[plan.kept_rows] = True
+    plan.kept_chunks = int(kept[old.chunk_article].sum())
+    plan.kept_sentences = int(kept[old.sent_article].sum())
     return plan
 
 
-def _calibration(articles, plan, encoder: Encoder, n_chunks: int, n_sents: int):
+def _level(chunks: int) -> int:
+    """A segment's size class: segments of one class are merged MERGE_FACTOR at a time."""
+    return int(math.log(max(chunks, 1), MERGE_FACTOR))
+
+
+def _to_merge(old: Index, keep: np.ndarray, new_chunks: int) -> set[int]:
+    """The old segments the new one absorbs (Lucene's log merge policy): when MERGE_FACTOR
+    segments share a size class, they become one of the next class, so each row is rewritten
+    about log(rows) / log(MERGE_FACTOR) times over the index's life. Segments with more than
+    half their rows deleted are merged too (their deleted rows dropped), and a format-1 index,
+    or one whose wire-copy signatures were made another way, is merged whole."""
+    segment_of_chunk = old.article_segment[old.chunk_article]
+    live = np.bincount(segment_of_chunk, keep[old.chunk_article], len(old.segments))
+    live = live.astype(np.int64).tolist()
+    resign = old.manifest.get("copy_signature") != copies.SIGNATURE  # every article re-hashed
+    merge = {
+        i
+        for i, seg in enumerate(old.segments)
+        if resign or seg.legacy or live[i] * 2 < len(seg.live_chunks)
+    }
+    size = new_chunks + sum(live[i] for i in merge)
+    while size:
+        peers = {i for i in range(len(live)) if i not in merge and _level(live[i]) == _level(size)}
+        if len(peers) + 1 < MERGE_FACTOR:
+            break
+        merge |= peers
+        size += sum(live[i] for i in peers)
+    return merge
+
+
+def _calibration(plan: _Plan, encoder: Encoder):
     """Question-like vectors to tune an IVF index's nprobe on (index.vectors), only when the
-    index is past the exact-search bound: CALIBRATION sentences of the corpus, embedded as
-    queries (stored vectors stand in for questions poorly: questions lie off the corpus)."""
-    if max(n_chunks, n_sents) <= vector_search.FLAT_MAX:
+    new segment is past the exact-search bound: CALIBRATION sentences of the corpus, embedded
+    as queries (stored vectors stand in for questions poorly: questions lie off the corpus)."""
+    if max(len(plan.chunks), len(plan.sents)) <= vector_search.FLAT_MAX:
         return None
     rng = np.random.default_rng(0)
     rows = rng.choice(len(plan.sents), size=min(CALIBRATION, len(plan.sents)), replace=False)
-    texts = [articles[plan.sents[r][0]].text[plan.sents[r][1] : plan.sents[r][2]] for r in rows]
+    texts = [
+        plan.articles[plan.sents[r][0]].text[plan.sents[r][1] : plan.sents[r][2]] for r in rows
+    ]
     return encoder.encode_queries(texts)
 
 
-def _copy_signatures(articles: list[Article], hashes: list[str], old: Index | None) -> np.ndarray:
-    """MinHash signatures (index.copies): the stored ones of unchanged articles, new ones for
-    the rest."""
-    out = np.empty((len(articles), copies.NUM_PERM), dtype=np.uint64)
+def _copy_signatures(plan: _Plan, old: Index | None) -> np.ndarray:
+    """MinHash signatures (index.copies) of the new segment's articles: the stored ones of
+    reused articles, new ones for the rest."""
+    out = np.empty((len(plan.articles), copies.NUM_PERM), dtype=np.uint64)
+    stored = None
+    if old is not None and old.manifest.get("copy_signature") == copies.SIGNATURE:
+        stored = old.copy_signatures()
     todo = []
-    stored = (
-        old is not None
-        and old.copy_signatures is not None
-        and old.manifest.get("copy_signature") == copies.SIGNATURE
-    )
-    for row, (a, h) in enumerate(zip(articles, hashes, strict=True)):
-        old_row = old.article_row.get(a.id) if stored else None
-        if old_row is not None and old.article_hash[old_row] == h:
-            out[row] = old.copy_signatures[old_row]
+    for row, r in enumerate(plan.old_rows):
+        if r is not None and stored is not None:
+            out[row] = stored[r]
         else:
             todo.append(row)
     if todo:
-        out[todo] = copies.signatures([articles[r] for r in todo])
+        out[todo] = copies.signatures([plan.articles[r] for r in todo])
     return out
 
 
 def _chunk_tokens(articles: list[Article], chunks, old: Index | None) -> list[list[str]]:
     """BM25 tokens per chunk: the stored ones for reused chunks, tokenised anew otherwise."""
-    stored = read_chunk_tokens(old) if old is not None else None
+    reused = any(kind == "old" for _, _, _, (kind, _) in chunks)
+    stored = old.chunk_tokens() if old is not None and reused else None
     out = []
     for row, start, end, (kind, ref) in chunks:
         reuse = kind == "old" and stored is not None

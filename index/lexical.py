@@ -1,10 +1,12 @@
-"""Arabic-aware normalisation, tokenisation and a BM25 index (bm25s) over token lists.
+"""Arabic-aware normalisation, tokenisation and a BM25 index over token lists, kept per segment.
 
 `normalize` makes a matching COPY of a text (harakat and tatweel gone, alef/ya/ta-marbuta forms
 unified, digits ASCII, Latin lowercased, presentation forms unfolded) plus an offset map back to
 the original, so spans found in the copy can be cited in the original. `tokenize` turns text into
 stemmed tokens (Snowball "arabic" or "english" per token, a short stopword list dropped);
-`LexicalIndex` scores documents with bm25s' BM25 (k1=1.5, b=0.75, Lucene variant) over them.
+`Postings` hold one segment's token statistics; `LexicalIndex` scores the live documents of
+all segments with BM25 (k1=1.5, b=0.75, Lucene variant) from them, with collection statistics
+taken over every segment.
 
 What this module does NOT do: keep the documents' texts (the caller maps doc indices to chunks),
 fuse with dense scores, or decide how far to trust the lexical side (`script_of` only reports
@@ -20,11 +22,10 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import bm25s
 import numpy as np
 import Stemmer
 
-FORMAT = "isnad-lexical 1"
+FORMAT = "isnad-lexical 2"  # 1: bm25s' files
 # Bump when normalisation, stopwords or stemming change: an index built with other tokens is stale.
 TOKENIZER_VERSION = 1
 MANIFEST = "lexical.json"
@@ -42,8 +43,12 @@ _STRIP = {
     *range(0x06D6, 0x06EE),  # Quranic annotation marks
     0x0640,  # tatweel
     # Invisible format characters common in Arabic web text; left in, they split words.
-    0x00AD, 0x061C, *range(0x200B, 0x2010), 0x2060, 0xFEFF,
-}  # fmt: skip
+    0x00AD,
+    0x061C,
+    *range(0x200B, 0x2010),
+    0x2060,
+    0xFEFF,
+}
 _FOLD = {
     **dict.fromkeys("أإآٱٲٳ", "ا"),
     "ة": "ه",
@@ -197,14 +202,118 @@ def script_of(text: str) -> str:
 
 # --- BM25 index ----------------------------------------------------------------------------
 
+K1, B = 1.5, 0.75  # Lucene's defaults (and bm25s', which isnad used before segments)
+
+
+class Postings:
+    """One segment's BM25 statistics, kept apart from every other segment's: for each token (in
+    sorted order), the documents holding it and how often; and each document's length.
+
+    Collection statistics (document count, mean length, document frequency) are not baked in,
+    so segments written at different times score together as one index (`LexicalIndex`)."""
+
+    def __init__(
+        self,
+        vocab: np.ndarray,
+        ptr: np.ndarray,
+        docs: np.ndarray,
+        tf: np.ndarray,
+        lengths: np.ndarray,
+    ) -> None:
+        self.vocab = vocab  # sorted tokens (numpy unicode array)
+        self.ptr = ptr  # token i's postings: docs[ptr[i]:ptr[i + 1]], tf[...]
+        self.docs = docs
+        self.tf = tf
+        self.lengths = lengths  # tokens per document
+
+    @classmethod
+    def from_tokens(cls, docs: Sequence[Sequence[str]]) -> Postings:
+        pairs: dict[str, dict[int, int]] = {}
+        for d, tokens in enumerate(docs):
+            for t in tokens:
+                counts = pairs.setdefault(t, {})
+                counts[d] = counts.get(d, 0) + 1
+        vocab = sorted(pairs)
+        sizes = [len(pairs[t]) for t in vocab]
+        ptr = np.zeros(len(vocab) + 1, np.int64)
+        np.cumsum(sizes, out=ptr[1:])
+        doc_ids = np.fromiter((d for t in vocab for d in pairs[t]), np.int32, int(ptr[-1]))
+        tf = np.fromiter((c for t in vocab for c in pairs[t].values()), np.float32, int(ptr[-1]))
+        lengths = np.fromiter(map(len, docs), np.int32, len(docs))
+        return cls(np.array(vocab, dtype=str), ptr, doc_ids, tf, lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def ids(self, tokens: Sequence[str]) -> list[int]:
+        """Vocabulary ids of `tokens`, unknown ones left out (repeats kept)."""
+        if not len(self.vocab):
+            return []
+        where = np.searchsorted(self.vocab, tokens)
+        return [
+            int(i)
+            for i, t in zip(where, tokens, strict=True)
+            if i < len(self.vocab) and self.vocab[i] == t
+        ]
+
+    def save(self, dir: Path) -> None:
+        """Write postings.npz and lexical.json into the existing folder `dir`."""
+        dir = Path(dir)
+        np.savez(
+            dir / "postings.npz",
+            vocab=self.vocab,
+            ptr=self.ptr,
+            docs=self.docs,
+            tf=self.tf,
+            lengths=self.lengths,
+        )
+        manifest = {"format": FORMAT, "tokenizer_version": TOKENIZER_VERSION, "n_docs": len(self)}
+        (dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, dir: Path) -> Postings:
+        """Read postings written by `save`; LexicalIndexError if absent, stale or damaged."""
+        dir = Path(dir)
+        path = dir / MANIFEST
+        if not path.is_file():
+            raise LexicalIndexError(f"no {MANIFEST} in {dir}; rebuild the index")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        got = (manifest.get("format"), manifest.get("tokenizer_version"))
+        if got != (FORMAT, TOKENIZER_VERSION):
+            raise LexicalIndexError(
+                f"{path}: expected format {FORMAT!r} with tokenizer version {TOKENIZER_VERSION}, "
+                f"got {got[0]!r} with {got[1]}; rebuild the index"
+            )
+        with np.load(dir / "postings.npz") as z:
+            postings = cls(z["vocab"], z["ptr"], z["docs"], z["tf"], z["lengths"])
+        if len(postings) != manifest["n_docs"] or len(postings.ptr) != len(postings.vocab) + 1:
+            raise LexicalIndexError(f"{dir}: postings do not match their manifest; rebuild")
+        return postings
+
 
 class LexicalIndex:
-    """BM25 over documents 0..n-1, built from texts with `tokenize`; keeps no text."""
+    """BM25 over the live documents of one or more segments' `Postings`, numbered 0..n-1 in
+    segment order; keeps no text. The collection statistics are those of the live documents,
+    so an index of several segments with deletions scores exactly as one built from scratch."""
 
-    def __init__(self, bm25: bm25s.BM25 | None, n_docs: int):
-        # bm25 is None when no document has a token (bm25s cannot index that).
-        self._bm25 = bm25
-        self._n_docs = n_docs
+    def __init__(self, parts: Sequence[Postings], live: Sequence[np.ndarray | None] | None = None):
+        """`live[i]`: a bool per document of parts[i] (None: all live)."""
+        self.parts = list(parts)
+        live = list(live) if live is not None else [None] * len(self.parts)
+        assert len(live) == len(self.parts), "one live mask (or None) per part"
+        # per part: document -> its number in the index (-1: deleted)
+        self._number, n, total_len = [], 0, 0
+        for part, mask in zip(self.parts, live, strict=True):
+            if mask is None:
+                number = np.arange(n, n + len(part), dtype=np.int64)
+                total_len += int(part.lengths.sum(dtype=np.int64))
+            else:
+                number = np.where(mask, n + np.cumsum(mask) - 1, -1).astype(np.int64)
+                total_len += int(part.lengths[mask].sum(dtype=np.int64))
+            self._number.append(number)
+            n += int(mask.sum()) if mask is not None else len(part)
+        self._n_docs = n
+        self._avg_len = total_len / n if n else 0.0
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -214,14 +323,34 @@ class LexicalIndex:
     @classmethod
     def from_tokens(cls, docs: Sequence[Sequence[str]]) -> LexicalIndex:
         """Index documents already tokenised with `tokenize`."""
-        if not any(docs):
-            return cls(None, len(docs))
-        bm25 = bm25s.BM25()  # k1=1.5, b=0.75, method="lucene"
-        bm25.index([list(d) for d in docs], show_progress=False)
-        return cls(bm25, len(docs))
+        return cls([Postings.from_tokens(docs)])
 
     def __len__(self) -> int:
         return self._n_docs
+
+    def _postings(self, tokens: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per query token (repeats kept, unknown ones left out): its live postings over all
+        parts as (document numbers, tf, document lengths)."""
+        found: dict[str, list] = {}
+        for part, number in zip(self.parts, self._number, strict=True):
+            for i in part.ids(list(dict.fromkeys(tokens))):
+                lo, hi = part.ptr[i], part.ptr[i + 1]
+                docs = number[part.docs[lo:hi]]
+                keep = docs >= 0
+                local = part.docs[lo:hi][keep]
+                found.setdefault(str(part.vocab[i]), []).append(
+                    (docs[keep], part.tf[lo:hi][keep], part.lengths[local])
+                )
+        out = []
+        for t in tokens:
+            if t in found:
+                docs, tf, lengths = (np.concatenate(c) for c in zip(*found[t], strict=True))
+                if len(docs):
+                    out.append((docs, tf, lengths))
+        return out
+
+    def _idf(self, df: int) -> float:
+        return float(np.log(1 + (self._n_docs - df + 0.5) / (df + 0.5)))
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         return self.search_batch([query], k)[0]
@@ -234,19 +363,25 @@ class LexicalIndex:
     ) -> list[list[tuple[int, float]]]:
         """For each query, up to k (doc_index, score) with score > 0, best first (ties by index).
 
-        A query none of whose tokens occurs in the corpus gets []. `allowed[i]`, when given and
-        not None, is one bool per document: query i ranks only those.
+        Lucene's BM25 (k1 1.5, b .75; every query token counts, repeats too). A query none of
+        whose tokens occurs in the corpus gets []. `allowed[i]`, when given and not None, is one
+        bool per document: query i ranks only those.
         """
         assert k > 0, f"k must be positive, got {k}"
         allowed = list(allowed) if allowed is not None else [None] * len(queries)
         assert len(allowed) == len(queries), "one mask (or None) per query"
         results: list[list[tuple[int, float]]] = []
         for query, mask in zip(queries, allowed, strict=True):
-            ids = self._bm25.get_tokens_ids(tokenize(query)) if self._bm25 is not None else []
-            if not ids:
+            postings = self._postings(tokenize(query))
+            if not postings:
                 results.append([])
                 continue
-            scores = self._bm25.get_scores_from_ids(ids)
+            scores = np.zeros(self._n_docs, np.float64)
+            for docs, tf, lengths in postings:
+                norm = K1 * (1 - B + B * lengths / self._avg_len)
+                scores += np.bincount(
+                    docs, weights=self._idf(len(docs)) * tf / (tf + norm), minlength=self._n_docs
+                )
             if mask is not None:
                 scores = np.where(mask, scores, 0.0)
             hits = np.flatnonzero(scores > 0)
@@ -257,52 +392,17 @@ class LexicalIndex:
     def idf(self, tokens: Sequence[str]) -> dict[str, float]:
         """BM25's idf of each token, log(1 + (N - df + .5) / (df + .5)); a token no document
         holds gets the idf of df = 0."""
-        n = self._n_docs
         df = dict.fromkeys(tokens, 0)
-        if self._bm25 is not None:
-            vocab = self._bm25.vocab_dict
-            indptr = self._bm25.scores["indptr"]  # postings of token id i: indptr[i]:indptr[i+1]
-            for t in df:
-                i = vocab.get(t)
-                if i is not None:
-                    df[t] = int(indptr[i + 1] - indptr[i])
-        return {t: float(np.log(1 + (n - d + 0.5) / (d + 0.5))) for t, d in df.items()}
+        for t in df:
+            df[t] = sum(len(docs) for docs, _, _ in self._postings([t]))
+        return {t: self._idf(d) for t, d in df.items()}
 
     def save(self, dir: Path) -> None:
-        """Write the index into the existing folder `dir` (bm25s' files, then lexical.json)."""
-        dir = Path(dir)
-        if self._bm25 is not None:
-            self._bm25.save(str(dir), show_progress=False)
-        manifest = {
-            "format": FORMAT,
-            "tokenizer_version": TOKENIZER_VERSION,
-            "n_docs": self._n_docs,
-            "has_bm25": self._bm25 is not None,
-            "bm25s_version": bm25s.__version__,
-        }
-        (dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        """Write a one-part index with no deletions into the existing folder `dir`."""
+        assert len(self.parts) == 1 and self._n_docs == len(self.parts[0]), "one whole part"
+        self.parts[0].save(dir)
 
     @classmethod
     def load(cls, dir: Path) -> LexicalIndex:
         """Read an index written by `save`; raises LexicalIndexError if it is absent or stale."""
-        dir = Path(dir)
-        path = dir / MANIFEST
-        if not path.is_file():
-            raise LexicalIndexError(f"no {MANIFEST} in {dir}; rebuild the index")
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        got = (manifest.get("format"), manifest.get("tokenizer_version"))
-        if got != (FORMAT, TOKENIZER_VERSION):
-            raise LexicalIndexError(
-                f"{path}: expected format {FORMAT!r} with tokenizer version {TOKENIZER_VERSION}, "
-                f"got {got[0]!r} with {got[1]}; rebuild the index"
-            )
-        n_docs = manifest["n_docs"]
-        if not manifest["has_bm25"]:
-            return cls(None, n_docs)
-        bm25 = bm25s.BM25.load(str(dir), show_progress=False)
-        if bm25.scores["num_docs"] != n_docs:
-            raise LexicalIndexError(
-                f"{dir}: manifest says {n_docs} documents, BM25 files hold "
-                f"{bm25.scores['num_docs']}; rebuild the index"
-            )
-        return cls(bm25, n_docs)
+        return cls([Postings.load(dir)])

@@ -1,33 +1,44 @@
-"""The index directory on disk: write atomically, load with checks.
+"""The index directory on disk: segments written once, a manifest that commits them, loads
+with checks.
 
 Layout of an index directory:
 
-    manifest.json        the commit point: format, model, chunker, counts, hashes, data folder
-    data-<token>/        one generation of data, never modified once the manifest names it
+    manifest.json        the commit point: format, model, chunker, counts, hashes, and the
+                         segments that make up the index, each with its deleted articles
+    seg-<token>/         one segment: the articles one build added, never modified once a
+                         manifest names it
         articles.jsonl   id, title, text, meta, hash (the text is kept: citations are checked
                          against it, whether or not the corpus folder is still there)
-        chunks.npz       chunk_article, chunk_start, chunk_end (int32)
+        chunks.npz       chunk_article, chunk_start, chunk_end (int32; article rows local to
+                         the segment)
         vectors.npy      chunk vectors, float32 (n_chunks, dim), memory-mapped on load (each the
                          unit mean of its sentences' vectors: index.build)
         sentences.npz    sent_article, sent_start, sent_end (int32)
-        sent_vectors.npy sentence vectors, float32, memory-mapped on load (indexes written
-                         before this kept them in sentences.npz; both are read)
+        sent_vectors.npy sentence vectors, float32, memory-mapped on load
         faiss.index      the chunk vectors' FAISS index (index.vectors: exact up to a size
                          bound, IVF-SQ8 above, memory-mapped)
-        sentences.faiss  likewise for the sentences, only above the bound (below it the
-                         sentences are scored exactly, all of them)
-        lexical/         the BM25 index (index.lexical)
-        tokens.txt       each chunk's BM25 tokens, one line per chunk, so an update
-                         tokenises only the new chunks
-        copies.npz       per article: its MinHash signature and its wire-copy cluster
-                         (index.copies); absent in indexes built before copies were found
+        sentences.faiss  likewise for the sentences, only above the bound
+        postings.npz     the chunks' BM25 postings (index.lexical.Postings) and lexical.json
+        tokens.txt       each chunk's BM25 tokens, one line per chunk, so a merge tokenises
+                         nothing again
+        signatures.npy   per article its MinHash signature (index.copies)
     pending/             embeddings of an unfinished build, so a killed build resumes
 
-A new generation is written into a fresh `data-*` folder, then `manifest.json` is replaced
-(os.replace) to point at it, then older generations are removed. A build killed at any moment
-leaves the previous manifest and its folder intact.
+A build writes at most one new segment (the new and changed articles, plus the live articles
+of any segments it merges: index.build), then replaces `manifest.json` (os.replace) to name the
+segments that now make up the index and the articles deleted from each (changed or removed
+ones: their rows stay on disk, masked, until a merge drops them), then removes what no manifest
+names. A build killed at any moment leaves the previous manifest and its segments intact.
+Collection-wide results are recomputed on each commit and kept in the manifest: counts, the
+wire-copy clusters (only articles that have copies).
 
-What this module does NOT do: decide what to (re-)embed; that is `index.build`.
+Loading concatenates the live rows of every segment, so the rest of isnad sees one index with
+rows numbered 0..n-1 in segment order; vector searches run per segment with deleted rows
+excluded inside the search (index.vectors.Segments). An index written in format 1 (one
+`data-*` folder) is read as one segment; the next build rewrites it as a segment without
+embedding anything again.
+
+What this module does NOT do: decide what to (re-)embed or merge; that is `index.build`.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ import os
 import secrets
 import shutil
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -47,10 +58,11 @@ from index import vectors as vector_search
 from index.articles import Article
 from index.catalog import Catalog
 from index.chunking import Chunk
-from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError
+from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError, Postings
 from index.vectors import build_vector_index, read_vector_index
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: one data-* folder per build (still read, rewritten by the next build)
+READ_FORMATS = (1, 2)
 # What is embedded, and how (index.build.sentence_text): an index built with another recipe is
 # re-embedded by the next build. 2: only sentences, with the title's first words; a chunk's
 # vector is the mean of its sentences' (before: chunks embedded too, sentences with the whole
@@ -95,16 +107,18 @@ class Index:
     chunk_article: np.ndarray
     chunk_start: np.ndarray
     chunk_end: np.ndarray
-    chunk_vectors: np.ndarray
-    faiss_index: object
+    chunk_vectors: np.ndarray  # or a vector_search.Rows over several segments (large indexes)
+    faiss_index: object  # a FAISS index, or vector_search.Segments
     lexical: LexicalIndex
     sent_article: np.ndarray
     sent_start: np.ndarray
     sent_end: np.ndarray
     sent_vectors: np.ndarray
-    sentence_index: object | None = None  # FAISS index over sent_vectors (large indexes only)
-    copy_signatures: np.ndarray | None = None  # (n_articles, n_perm) uint64 MinHash values
+    sentence_index: object | None = None  # FAISS search over sent_vectors (large indexes only)
     copy_cluster: np.ndarray | None = None  # per article: its cluster's first article row
+    segments: list[_Segment] = field(default_factory=list)
+    article_segment: np.ndarray | None = None  # per article: its segment's position
+    article_local: np.ndarray | None = None  # per article: its row within that segment
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -129,6 +143,55 @@ class Index:
         lo, hi = np.searchsorted(self.sent_article, [article_row, article_row + 1])
         return range(int(lo), int(hi))
 
+    def copy_signatures(self) -> np.ndarray | None:
+        """Every article's MinHash signature (index.copies), read from the segments now (only
+        a build needs them); None if a segment has none."""
+        parts = []
+        for seg in self.segments:
+            if seg.signatures is None:
+                return None
+            parts.append(np.asarray(seg.signatures)[seg.live_articles])
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.uint64)
+
+    def chunk_tokens(self) -> list[list[str]] | None:
+        """Every chunk's stored BM25 tokens, or None if a segment has none from this tokenizer."""
+        out: list[list[str]] = []
+        for seg in self.segments:
+            tokens = seg.tokens()
+            if tokens is None:
+                return None
+            out.extend(t for t, live in zip(tokens, seg.live_chunks.tolist(), strict=True) if live)
+        return out
+
+
+@dataclass
+class _Segment:
+    """One segment as loaded: its folder, what the manifest says of it, and which rows live."""
+
+    folder: Path
+    entry: dict  # the manifest's entry: name, counts, deleted (local article rows)
+    legacy: bool  # a format-1 data folder
+    live_articles: np.ndarray  # bool per article of the segment
+    live_chunks: np.ndarray
+    live_sentences: np.ndarray
+    signatures: np.ndarray | None
+
+    @property
+    def name(self) -> str:
+        return self.entry["name"]
+
+    @property
+    def live_chunk_count(self) -> int:
+        return int(self.live_chunks.sum())
+
+    def tokens(self) -> list[list[str]] | None:
+        try:
+            with open(self.folder / "tokens.txt", encoding="utf-8") as f:
+                tokens = [line.split() for line in f]
+        except OSError:
+            return None
+        return tokens if len(tokens) == len(self.live_chunks) else None
+
 
 def read_manifest(index_dir: Path) -> dict:
     """The manifest of `index_dir`, checked for format; IndexMissing if there is no index."""
@@ -144,12 +207,19 @@ def read_manifest(index_dir: Path) -> dict:
             f"the index manifest {path} is unreadable ({exc}); "
             f"rebuild with `isnad index build PATH --index {index_dir}`"
         ) from exc
-    if manifest.get("format") != FORMAT_VERSION:
+    if manifest.get("format") not in READ_FORMATS:
         raise IndexMismatch(
             f"the index at {index_dir} has format {manifest.get('format')}, this isnad reads "
-            f"format {FORMAT_VERSION}; rebuild with `isnad index build PATH --index {index_dir}`"
+            f"formats {READ_FORMATS}; rebuild with `isnad index build PATH --index {index_dir}`"
         )
     return manifest
+
+
+def segment_entries(manifest: dict) -> list[dict]:
+    """The manifest's segments (a format-1 index: its one data folder, nothing deleted)."""
+    if manifest.get("format") == 1:
+        return [{"name": manifest["data"], "deleted": []}]
+    return manifest["segments"]
 
 
 def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index:
@@ -164,7 +234,7 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
     rebuild = f"rebuild with `isnad index build PATH --index {index_dir}`"
     try:
         built_with, dim = manifest["model"]["id"], manifest["model"]["dim"]
-        counts, data = manifest["counts"], index_dir / manifest["data"]
+        counts, entries = manifest["counts"], segment_entries(manifest)
     except (KeyError, TypeError) as exc:
         raise IndexError_(f"the index manifest at {index_dir} is incomplete; {rebuild}") from exc
     if encoder_model_id is not None and encoder_model_id != built_with:
@@ -173,84 +243,219 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
             f"{encoder_model_id!r}; rebuild with `isnad index build PATH --index {index_dir}` "
             "or use the same --model"
         )
+    legacy = manifest["format"] == 1
     try:
-        articles, hashes = [], []
-        with open(data / "articles.jsonl", encoding="utf-8") as f:
-            for line in f:
-                rec = json.loads(line)
-                articles.append(Article(rec["id"], rec["title"], rec["text"], rec["meta"]))
-                hashes.append(rec["hash"])
-        with np.load(data / "chunks.npz") as z:
-            chunks = {k: z[k] for k in ("chunk_article", "chunk_start", "chunk_end")}
-        with np.load(data / "sentences.npz") as z:
-            sents = {k: z[k] for k in z.files}
-        if (data / "sent_vectors.npy").exists():
-            sents["sent_vectors"] = np.load(data / "sent_vectors.npy", mmap_mode="r")
-        vectors = np.load(data / "vectors.npy", mmap_mode="r")
-        fidx = read_vector_index(data / "faiss.index")
-        sidx = None
-        if (data / "sentences.faiss").exists():
-            sidx = read_vector_index(data / "sentences.faiss")
-        lexical = LexicalIndex.load(data / "lexical")
-        signatures = cluster = None
-        if (data / "copies.npz").exists():
-            with np.load(data / "copies.npz") as z:
-                signatures, cluster = z["signatures"], z["cluster"]
+        parts = [_read_segment(index_dir / e["name"], e, legacy, dim) for e in entries]
     except (*DAMAGED, LexicalIndexError) as exc:
         raise IndexError_(f"the index at {index_dir} is damaged ({exc}); {rebuild}") from exc
-
-    n_chunks = counts["chunks"]
+    index = _concatenate(index_dir, manifest, parts, legacy)
     sizes_ok = (
-        len(articles) == counts["articles"]
-        and vectors.shape == (n_chunks, dim)
-        and len(chunks["chunk_start"]) == n_chunks
-        and fidx.ntotal == n_chunks
-        and fidx.d == dim
-        and len(lexical) == n_chunks
-        and sents["sent_vectors"].shape == (counts["sentences"], dim)
-        and (cluster is None or len(cluster) == len(signatures) == len(articles))
-        and (sidx is None or sidx.ntotal == counts["sentences"])
+        len(index.articles) == counts["articles"]
+        and len(index) == counts["chunks"]
+        and len(index.sent_start) == counts["sentences"]
+        and index.faiss_index.ntotal == len(index)
+        and len(index.lexical) == len(index)
+        and (index.sentence_index is None or index.sentence_index.ntotal == counts["sentences"])
     )
     if not sizes_ok:
         raise IndexError_(f"the index at {index_dir} is inconsistent (sizes differ); {rebuild}")
+    return index
+
+
+class _Read:
+    """A segment's files as read (vectors memory-mapped)."""
+
+    def __init__(
+        self,
+        segment,
+        articles,
+        hashes,
+        chunks,
+        sents,
+        vectors,
+        sent_vectors,
+        fidx,
+        sidx,
+        postings,
+        cluster,
+    ) -> None:
+        self.segment, self.articles, self.hashes = segment, articles, hashes
+        self.chunks, self.sents = chunks, sents
+        self.vectors, self.sent_vectors, self.fidx, self.sidx = vectors, sent_vectors, fidx, sidx
+        self.postings, self.cluster = postings, cluster
+
+
+def _read_segment(folder: Path, entry: dict, legacy: bool, dim: int) -> _Read:
+    articles, hashes = [], []
+    with open(folder / "articles.jsonl", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            articles.append(Article(rec["id"], rec["title"], rec["text"], rec["meta"]))
+            hashes.append(rec["hash"])
+    with np.load(folder / "chunks.npz") as z:
+        chunks = {k: z[k] for k in ("chunk_article", "chunk_start", "chunk_end")}
+    with np.load(folder / "sentences.npz") as z:
+        sents = {k: z[k] for k in z.files}
+    if (folder / "sent_vectors.npy").exists():
+        sent_vectors = np.load(folder / "sent_vectors.npy", mmap_mode="r")
+    else:  # written before sentence vectors had a file of their own
+        sent_vectors = sents.pop("sent_vectors")
+    vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+    fidx = read_vector_index(folder / "faiss.index")
+    sidx = None
+    if (folder / "sentences.faiss").exists():
+        sidx = read_vector_index(folder / "sentences.faiss")
+    signatures = cluster = None
+    if legacy:
+        postings = _legacy_postings(folder, len(chunks["chunk_start"]))
+        if (folder / "copies.npz").exists():
+            with np.load(folder / "copies.npz") as z:
+                signatures, cluster = z["signatures"], z["cluster"]
+    else:
+        postings = Postings.load(folder)
+        signatures = np.load(folder / "signatures.npy", mmap_mode="r")
+    n_art, n_chunks, n_sents = len(articles), len(chunks["chunk_start"]), len(sent_vectors)
+    sizes_ok = (
+        vectors.shape == (n_chunks, dim)
+        and sent_vectors.shape == (n_sents, dim)
+        and len(sents["sent_start"]) == n_sents
+        and fidx.ntotal == n_chunks
+        and fidx.d == dim
+        and len(postings) == n_chunks
+        and (sidx is None or sidx.ntotal == n_sents)
+        and (signatures is None or len(signatures) == n_art)
+        and (cluster is None or len(cluster) == n_art)
+        and all(0 <= r < n_art for r in entry["deleted"])
+    )
+    if not sizes_ok:
+        raise ValueError(f"segment {folder.name}'s files disagree in size")
+    live = np.ones(n_art, bool)
+    live[np.asarray(entry["deleted"], np.int64)] = False
+    segment = _Segment(
+        folder=folder,
+        entry=entry,
+        legacy=legacy,
+        live_articles=live,
+        live_chunks=live[chunks["chunk_article"]],
+        live_sentences=live[sents["sent_article"]],
+        signatures=signatures,
+    )
+    return _Read(
+        segment,
+        articles,
+        hashes,
+        chunks,
+        sents,
+        vectors,
+        sent_vectors,
+        fidx,
+        sidx,
+        postings,
+        cluster,
+    )
+
+
+def _legacy_postings(folder: Path, n_chunks: int) -> Postings:
+    """A format-1 segment's BM25 postings, from its stored tokens (its bm25s files are not read
+    any more)."""
+    try:
+        with open(folder / "tokens.txt", encoding="utf-8") as f:
+            tokens = [line.split() for line in f]
+        lexical = json.loads((folder / "lexical" / "lexical.json").read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LexicalIndexError(f"{folder.name} has no usable BM25 tokens ({exc})") from exc
+    if lexical.get("tokenizer_version") != TOKENIZER_VERSION or len(tokens) != n_chunks:
+        raise LexicalIndexError(f"{folder.name}'s BM25 tokens are stale")
+    return Postings.from_tokens(tokens)
+
+
+def _concatenate(index_dir: Path, manifest: dict, parts: list[_Read], legacy: bool) -> Index:
+    """One index over the live rows of every segment, numbered in segment order."""
+    articles, hashes, seg_of, local_of = [], [], [], []
+    chunk_cols = {k: [] for k in ("chunk_article", "chunk_start", "chunk_end")}
+    sent_cols = {k: [] for k in ("sent_article", "sent_start", "sent_end")}
+    for i, part in enumerate(parts):
+        seg = part.segment
+        number = np.cumsum(seg.live_articles) - 1 + len(articles)  # local row -> index row
+        live = np.flatnonzero(seg.live_articles)
+        articles += [part.articles[r] for r in live]
+        hashes += [part.hashes[r] for r in live]
+        seg_of.append(np.full(len(live), i, np.int32))
+        local_of.append(live.astype(np.int32))
+        for cols, arrays, mask, prefix in (
+            (chunk_cols, part.chunks, seg.live_chunks, "chunk"),
+            (sent_cols, part.sents, seg.live_sentences, "sent"),
+        ):
+            cols[f"{prefix}_article"].append(number[arrays[f"{prefix}_article"][mask]])
+            cols[f"{prefix}_start"].append(arrays[f"{prefix}_start"][mask])
+            cols[f"{prefix}_end"].append(arrays[f"{prefix}_end"][mask])
+
+    def cat(arrays):
+        return np.concatenate(arrays).astype(np.int32) if arrays else np.zeros(0, np.int32)
+
+    chunks = {k: cat(v) for k, v in chunk_cols.items()}
+    sents = {k: cat(v) for k, v in sent_cols.items()}
+    segments = [p.segment for p in parts]
+    whole = len(parts) == 1 and parts[0].segment.live_articles.all()
+    if whole:
+        (p,) = parts
+        chunk_vectors, sent_vectors, fidx, sidx = p.vectors, p.sent_vectors, p.fidx, p.sidx
+    else:
+        chunk_vectors = vector_search.stack_rows(
+            [(p.vectors, p.segment.live_chunks) for p in parts]
+        )
+        sent_vectors = vector_search.stack_rows(
+            [(p.sent_vectors, p.segment.live_sentences) for p in parts]
+        )
+        fidx = vector_search.Segments([(p.fidx, p.vectors, p.segment.live_chunks) for p in parts])
+        sidx = None
+        if len(sents["sent_start"]) > vector_search.FLAT_MAX:
+            sidx = vector_search.Segments(
+                [(p.sidx, p.sent_vectors, p.segment.live_sentences) for p in parts]
+            )
+    if legacy:
+        cluster = parts[0].cluster
+    else:
+        cluster = np.arange(len(articles), dtype=np.int64)
+        for row, first in manifest.get("copy_clusters", []):
+            cluster[row] = first
     return Index(
         path=index_dir,
         manifest=manifest,
         articles=articles,
         article_row={a.id: i for i, a in enumerate(articles)},
         article_hash=hashes,
-        chunk_article=chunks["chunk_article"],
-        chunk_start=chunks["chunk_start"],
-        chunk_end=chunks["chunk_end"],
-        chunk_vectors=vectors,
+        **chunks,
+        chunk_vectors=chunk_vectors,
         faiss_index=fidx,
-        lexical=lexical,
-        sent_article=sents["sent_article"],
-        sent_start=sents["sent_start"],
-        sent_end=sents["sent_end"],
-        sent_vectors=sents["sent_vectors"],
+        lexical=LexicalIndex(
+            [p.postings for p in parts], [None if whole else p.segment.live_chunks for p in parts]
+        ),
+        **sents,
+        sent_vectors=sent_vectors,
         sentence_index=sidx,
-        copy_signatures=signatures,
         copy_cluster=cluster,
+        segments=segments,
+        article_segment=np.concatenate(seg_of) if seg_of else np.zeros(0, np.int32),
+        article_local=np.concatenate(local_of) if local_of else np.zeros(0, np.int32),
     )
 
 
-def write_index(
+def write_segment(
     index_dir: Path,
     *,
-    manifest: dict,
     articles: list[Article],
     hashes: list[str],
     chunk_arrays: dict[str, np.ndarray],
     chunk_vectors: np.ndarray,
     sentence_arrays: dict[str, np.ndarray],
-    lexical: LexicalIndex,
+    sent_vectors: np.ndarray,
     chunk_tokens: list[list[str]],
     copy_signatures: np.ndarray,
-    copy_cluster: np.ndarray,
     calibration: np.ndarray | None = None,
-) -> Path:
-    """Write a new generation and commit it by replacing the manifest. Returns the data folder.
+) -> dict:
+    """Write a new segment folder (not yet part of the index: `commit` makes it so). Returns
+    its manifest entry.
 
     `calibration`: query vectors an IVF index's nprobe is tuned on (index.vectors), when the
     chunks or sentences are past the exact-search bound."""
@@ -258,7 +463,7 @@ def write_index(
 
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    name = f"data-{secrets.token_hex(6)}"
+    name = f"seg-{secrets.token_hex(6)}"
     tmp = index_dir / f".{name}.tmp"
     tmp.mkdir()
     try:
@@ -273,8 +478,6 @@ def write_index(
                 }
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         np.savez(tmp / "chunks.npz", **chunk_arrays)
-        sentence_arrays = dict(sentence_arrays)
-        sent_vectors = sentence_arrays.pop("sent_vectors")
         np.savez(tmp / "sentences.npz", **sentence_arrays)
         np.save(tmp / "sent_vectors.npy", sent_vectors)
         np.save(tmp / "vectors.npy", chunk_vectors)
@@ -283,40 +486,40 @@ def write_index(
         if len(sent_vectors) > vector_search.FLAT_MAX:
             sidx = build_vector_index(sent_vectors, queries=calibration)
             faiss.write_index(sidx, str(tmp / "sentences.faiss"))
-        (tmp / "lexical").mkdir()
-        lexical.save(tmp / "lexical")
+        Postings.from_tokens(chunk_tokens).save(tmp)
         with open(tmp / "tokens.txt", "w", encoding="utf-8") as f:
             f.writelines(" ".join(tokens) + "\n" for tokens in chunk_tokens)
-        np.savez(tmp / "copies.npz", signatures=copy_signatures, cluster=copy_cluster)
+        np.save(tmp / "signatures.npy", copy_signatures)
         _fsync_tree(tmp)
         os.replace(tmp, index_dir / name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    manifest = dict(manifest, data=name, format=FORMAT_VERSION, tokenizer=TOKENIZER_VERSION)
+    return {
+        "name": name,
+        "articles": len(articles),
+        "chunks": len(chunk_vectors),
+        "sentences": len(sent_vectors),
+        "deleted": [],
+    }
+
+
+def commit(index_dir: Path, manifest: dict) -> None:
+    """Make `manifest` (naming its segments) the index: replace manifest.json atomically, then
+    remove what it does not name."""
+    index_dir = Path(index_dir)
+    manifest = dict(manifest, format=FORMAT_VERSION, tokenizer=TOKENIZER_VERSION)
+    manifest.pop("data", None)
     _atomic_write(index_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
-    remove_stale(index_dir, keep=name)
-    return index_dir / name
+    remove_stale(index_dir, keep={s["name"] for s in manifest["segments"]})
 
 
-def read_chunk_tokens(index: Index) -> list[list[str]] | None:
-    """The stored BM25 tokens of every chunk, or None if absent or from another tokenizer."""
-    if index.manifest.get("tokenizer") != TOKENIZER_VERSION:
-        return None
-    try:
-        with open(index.path / index.manifest["data"] / "tokens.txt", encoding="utf-8") as f:
-            tokens = [line.split() for line in f]
-    except OSError:
-        return None
-    return tokens if len(tokens) == len(index) else None
-
-
-def remove_stale(index_dir: Path, keep: str) -> None:
-    """Remove data generations and leftovers that the manifest does not name."""
+def remove_stale(index_dir: Path, keep: set[str]) -> None:
+    """Remove segments, older data generations and leftovers that the manifest does not name."""
     for child in Path(index_dir).iterdir():
-        stale_data = child.name.startswith("data-") and child.name != keep
-        leftover = child.name.startswith(".data-") and child.name.endswith(".tmp")
-        if stale_data or leftover:
+        stale = child.name.startswith(("data-", "seg-")) and child.name not in keep
+        leftover = child.name.startswith((".data-", ".seg-")) and child.name.endswith(".tmp")
+        if stale or leftover:
             shutil.rmtree(child, ignore_errors=True)
 
 

@@ -10,7 +10,10 @@ faiss.write_index; `read_vector_index` maps an IVF index from disk (IO_FLAG_MMAP
 reading it into memory.
 
 `search(index, queries, k, allowed)` searches either kind, inside an allowed-rows mask when
-given (an id selector: a filter, or deleted rows, never widen the result).
+given (an id selector: a filter, or deleted rows, never widen the result). An index of several
+segments (index.store) searches through `Segments`: each segment's own FAISS index, its
+deleted rows excluded inside the search, results merged; `stack_rows` reads the live rows of
+several segments' vectors as one array.
 
 What this module does NOT do: decide which vectors go in (index.build), or rank (qa.retrieve).
 """
@@ -109,6 +112,8 @@ def search(
     codes decide which rows are near, the float vectors their order."""
     import faiss
 
+    if isinstance(index, Segments):
+        return index.search(queries, k, allowed)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     k = min(k, index.ntotal)
     if k <= 0:
@@ -117,7 +122,8 @@ def search(
     fetch = min(k * REFINE, index.ntotal) if ivf and vectors is not None else k
     params = None
     if allowed is not None:
-        selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
+        bits = np.packbits(np.asarray(allowed, bool), bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
         params = (
             faiss.SearchParametersIVF(sel=selector, nprobe=_ivf(index).nprobe)
             if ivf
@@ -154,11 +160,101 @@ def _ivf(index):
 def is_ivf(index) -> bool:
     import faiss
 
+    if isinstance(index, Segments):
+        return any(is_ivf(i) for i, _, _ in index.parts)
     try:
         faiss.extract_index_ivf(index)
         return True
     except RuntimeError:
         return False
+
+
+class Segments:
+    """Several segments' vector indexes searched as one, over their live rows numbered in
+    segment order (deleted rows excluded inside each search, never filtered afterwards)."""
+
+    def __init__(self, parts) -> None:
+        """`parts`: (FAISS index or None, the segment's vectors, bool live mask per row) each;
+        None (a small segment that has no index of its own) searches its vectors exactly."""
+        import faiss
+
+        self.parts, self._number, n = [], [], 0
+        for index, vectors, live in parts:
+            if index is None:
+                index = faiss.IndexFlatIP(vectors.shape[1])
+                index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            live = np.asarray(live, bool)
+            self.parts.append((index, vectors, None if live.all() else live))
+            self._number.append(np.where(live, n + np.cumsum(live) - 1, -1).astype(np.int64))
+            n += int(live.sum())
+        self.ntotal = n
+
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None):
+        """As `search`: (scores, rows) of the k best live rows per query (rows -1 past the end)."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = min(k, self.ntotal)
+        scores = [np.zeros((len(queries), 0), np.float32)]
+        rows = [np.zeros((len(queries), 0), np.int64)]
+        for (index, vectors, live), number in zip(self.parts, self._number, strict=True):
+            mask = live
+            if allowed is not None:
+                mask = np.zeros(len(number), bool)
+                here = number >= 0
+                mask[here] = np.asarray(allowed, bool)[number[here]]
+            if k <= 0 or (mask is not None and not mask.any()):
+                continue
+            s, r = search(index, queries, k, mask, vectors)
+            scores.append(np.where(r >= 0, s, -np.inf).astype(np.float32))
+            rows.append(np.where(r >= 0, number[np.maximum(r, 0)], -1))
+        scores, rows = np.concatenate(scores, axis=1), np.concatenate(rows, axis=1)
+        order = np.lexsort((rows, -scores), axis=1)[:, :k] if scores.size else rows[:, :k]
+        out_s = np.take_along_axis(scores, order, 1)
+        out_r = np.take_along_axis(rows, order, 1)
+        out_r[~np.isfinite(out_s)] = -1
+        return out_s, out_r
+
+
+class Rows:
+    """The live rows of several segments' (memory-mapped) vectors, read as one array: row i of
+    the index is found in its segment when asked for, nothing is copied up front."""
+
+    def __init__(self, parts) -> None:
+        self._arrays = [a for a, _ in parts]
+        self._rows = [np.flatnonzero(live) for _, live in parts]
+        self._starts = np.cumsum([0] + [len(r) for r in self._rows])
+        dim = self._arrays[0].shape[1] if self._arrays else 0
+        self.shape = (int(self._starts[-1]), dim)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows):
+        scalar = np.ndim(rows) == 0
+        rows = np.atleast_1d(np.asarray(rows, np.int64))
+        out = np.empty((len(rows), self.shape[1]), np.float32)
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        for s in np.unique(which):
+            here = which == s
+            local = self._rows[s][rows[here] - self._starts[s]]
+            order = np.argsort(local)  # a memory map read in order
+            got = np.empty((len(local), self.shape[1]), np.float32)
+            got[order] = self._arrays[s][local[order]]
+            out[here] = got
+        return out[0] if scalar else out
+
+    def __array__(self, dtype=None, copy=None):
+        return self[np.arange(len(self))].astype(dtype or np.float32, copy=False)
+
+
+def stack_rows(parts):
+    """The live rows of several segments' vectors ((array, bool live mask) each) as one array:
+    copied into memory up to the exact-search bound (where every row is read per question
+    anyway), read where they lie above it (`Rows`)."""
+    if sum(int(np.count_nonzero(live)) for _, live in parts) <= FLAT_MAX:
+        arrays = [np.asarray(a[np.flatnonzero(live)], np.float32) for a, live in parts]
+        return np.concatenate(arrays) if arrays else np.zeros((0, 0), np.float32)
+    return Rows(parts)
 
 
 def read_vector_index(path: Path):

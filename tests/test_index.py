@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from index import build as build_mod
+from index import store as store_mod
 from index.build import BuildError, build_index, sentence_text
 from index.chunking import ChunkerSettings
 from index.store import IndexError_, IndexMismatch, IndexMissing, load_index, read_manifest
@@ -129,9 +130,8 @@ def test_rebuild_embeds_only_what_changed(corpus, tmp_path, fake_encoder):
     ix = load_index(ix_dir)
     assert sorted(a.id for a in ix.articles) == ["english.txt", "new.txt", "politics/turkey.txt"]
     assert not any("الترجي" in ix.chunk_text(i) for i in range(len(ix)))
-    assert [d.name for d in ix_dir.iterdir() if d.name.startswith("data-")] == [
-        read_manifest(ix_dir)["data"]
-    ]
+    names = {s["name"] for s in read_manifest(ix_dir)["segments"]}
+    assert {d.name for d in ix_dir.iterdir() if d.name.startswith(("seg-", "data-"))} == names
     sent, chunks = expected_vectors(ix, fake_encoder)
     assert np.allclose(ix.sent_vectors, sent, atol=1e-6)
     assert np.allclose(ix.chunk_vectors, chunks, atol=1e-5)
@@ -139,7 +139,8 @@ def test_rebuild_embeds_only_what_changed(corpus, tmp_path, fake_encoder):
     # the updated BM25 (stored tokens reused) ranks exactly like one built from scratch
     fresh = load_index(build_index([corpus], tmp_path / "fresh", fake_encoder).index_dir)
     for q in ("وزارة الدفاع التركية", "Stocks fell", "معرض الكتاب في تونس"):
-        assert ix.lexical.search(q, 5) == fresh.lexical.search(q, 5)
+        got, want = ix.lexical.search(q, 5), fresh.lexical.search(q, 5)
+        assert [(ix.chunk(r), s) for r, s in got] == [(fresh.chunk(r), s) for r, s in want]
 
 
 def test_same_text_under_two_ids_is_indexed_once(corpus, tmp_path, fake_encoder):
@@ -191,13 +192,14 @@ def test_failure_while_writing_leaves_the_old_index(corpus, tmp_path, fake_encod
     def disk_full(self, folder):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(build_mod.LexicalIndex, "save", disk_full)
+    monkeypatch.setattr(store_mod.Postings, "save", disk_full)
     with pytest.raises(BuildError, match="No space left on device.*not changed") as err:
         build_index([corpus], ix_dir, fake_encoder)
     assert "\n" not in str(err.value)
     assert read_manifest(ix_dir) == manifest
     assert len(load_index(ix_dir).articles) == 3
-    assert sorted(p.name for p in ix_dir.iterdir() if "data-" in p.name) == [manifest["data"]]
+    names = [s["name"] for s in manifest["segments"]]
+    assert sorted(p.name for p in ix_dir.iterdir() if "seg-" in p.name) == names
 
 
 KILL_SCRIPT = """
@@ -268,7 +270,7 @@ def test_missing_and_damaged_index_are_one_line_errors(corpus, tmp_path, fake_en
         load_index(tmp_path / "nothing")
     ix_dir = tmp_path / "ix"
     build_index([corpus], ix_dir, fake_encoder)
-    data = ix_dir / read_manifest(ix_dir)["data"]
+    data = ix_dir / read_manifest(ix_dir)["segments"][0]["name"]
     if damage == "vectors":
         np.save(data / "vectors.npy", np.zeros((1, 64), dtype=np.float32))
     elif damage == "truncated-npz":

@@ -6,6 +6,7 @@ import pytest
 from index.lexical import (
     LexicalIndex,
     LexicalIndexError,
+    Postings,
     coverage,
     normalize,
     script_of,
@@ -219,3 +220,24 @@ def test_idf_ranks_rare_words_above_common_ones_and_unseen_highest():
     cat, red, plane = (idf[t] for t in tokenize("القط حمراء طائرة"))
     assert cat < red < plane
     assert LexicalIndex.build([""]).idf(["x"])["x"] > 0  # no BM25 at all: every word unseen
+
+
+def test_segments_with_deletions_score_like_one_index_of_the_live_documents():
+    """Postings written at different times score together with collection statistics over the
+    live documents only: what a fresh index of those documents would score."""
+    docs = [tokenize(t) for t in DOCS]
+    first, second = Postings.from_tokens(docs[:4]), Postings.from_tokens(docs[4:] + docs[:2])
+    alive = np.array([False, True, True, False])  # docs 0 and 3 replaced, say
+    index = LexicalIndex([first, second], [alive, None])
+    live = [docs[1], docs[2], *docs[4:], docs[0], docs[1]]
+    fresh = LexicalIndex.from_tokens(live)
+    assert len(index) == len(fresh) == len(live)
+    for query in ("الحكومة الانتخابات", "أسعار النفط", "المنتخب المباراة", "معرض الكتاب zzz"):
+        got, want = index.search(query, len(live)), fresh.search(query, len(live))
+        assert [r for r, _ in got] == [r for r, _ in want], query
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-9)
+        tokens = tokenize(query)
+        assert index.idf(tokens) == pytest.approx(fresh.idf(tokens))
+    mask = np.zeros(len(live), bool)
+    mask[[0, 5]] = True
+    assert {r for r, _ in index.search_batch(["الحكومة المعرض"], 9, [mask])[0]} <= {0, 5}

@@ -69,7 +69,7 @@ def test_an_index_past_the_bound_answers_like_exact_search(tmp_path, monkeypatch
     exact, ivf = load_index(tmp_path / "exact"), load_index(tmp_path / "ivf")
     assert exact.sentence_index is None and not vector_search.is_ivf(exact.faiss_index)
     assert ivf.sentence_index is not None and vector_search.is_ivf(ivf.faiss_index)
-    assert (ivf.path / ivf.manifest["data"] / "sentences.faiss").is_file()
+    assert (ivf.path / ivf.manifest["segments"][0]["name"] / "sentences.faiss").is_file()
 
     def answerer(ix):
         return Answerer(ix, FakeEncoder(), abstain_model=coverage_model(0.3), strict=True)
