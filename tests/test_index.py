@@ -341,8 +341,14 @@ def test_cli_build_and_status(corpus, tmp_path, monkeypatch):
     data = json.loads(status.output)
     assert data["articles"] == 3 and data["model"]["id"] == "fake-trigram-64"
     assert [Path(s["source"]).name for s in data["skipped_files"]] == ["bad.txt"]
-    assert data["embedded_texts"] == 2
-    assert "re-embeds" not in runner.invoke(cli.main, ["index", "status", "--index", ix]).output
+    assert data["embedded_texts"] == 2 and data["segments"][0]["deleted_articles"] == 0
+    text = runner.invoke(cli.main, ["index", "status", "--index", ix]).output
+    assert "re-embeds" not in text and "segments   1 (0 replaced" in text
+    (corpus / "english.txt").write_text("Markets fall\n\nStocks fell on Tuesday.\n")
+    out = runner.invoke(cli.main, ["index", "build", str(corpus), "--index", ix, "--json"])
+    assert json.loads(out.stdout)["segments_written"] == 1
+    data = json.loads(runner.invoke(cli.main, ["index", "status", "--index", ix, "--json"]).output)
+    assert [s["deleted_articles"] for s in data["segments"]] == [1, 0]
     # an index from before sentences-only embedding says its next build re-embeds it
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
     del manifest["embedded_texts"]
