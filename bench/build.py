@@ -45,6 +45,9 @@ class _TimedEncoder:
         finally:
             self.seconds += time.perf_counter() - t0
 
+    def encode_queries(self, texts, **kw):  # an IVF index's calibration (large indexes)
+        return self.encoder.encode_queries(texts, **kw)
+
 
 def plain_pass(encoder, corpus: Path, size: int = 600) -> dict:
     """One sentence-transformers pass over the articles' texts in `size`-character pieces."""

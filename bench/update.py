@@ -23,25 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from build import _TimedEncoder  # bench/build.py
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class _TimedEncoder:
-    """Passes calls through to an encoder and adds up the time spent embedding."""
-
-    def __init__(self, encoder) -> None:
-        self.encoder, self.seconds = encoder, 0.0
-        self.model_id, self.dim = encoder.model_id, encoder.dim
-
-    def encode_documents(self, texts, **kw):
-        t0 = time.perf_counter()
-        try:
-            return self.encoder.encode_documents(texts, **kw)
-        finally:
-            self.seconds += time.perf_counter() - t0
-
-    def encode_queries(self, texts, **kw):
-        return self.encoder.encode_queries(texts, **kw)
 
 
 def files(folder: Path) -> dict[str, tuple[int, int]]:

@@ -262,27 +262,21 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
     return index
 
 
+@dataclass
 class _Read:
     """A segment's files as read (vectors memory-mapped)."""
 
-    def __init__(
-        self,
-        segment,
-        articles,
-        hashes,
-        chunks,
-        sents,
-        vectors,
-        sent_vectors,
-        fidx,
-        sidx,
-        postings,
-        cluster,
-    ) -> None:
-        self.segment, self.articles, self.hashes = segment, articles, hashes
-        self.chunks, self.sents = chunks, sents
-        self.vectors, self.sent_vectors, self.fidx, self.sidx = vectors, sent_vectors, fidx, sidx
-        self.postings, self.cluster = postings, cluster
+    segment: _Segment
+    articles: list[Article]
+    hashes: list[str]
+    chunks: dict[str, np.ndarray]
+    sents: dict[str, np.ndarray]
+    vectors: np.ndarray
+    sent_vectors: np.ndarray
+    fidx: object
+    sidx: object | None
+    postings: Postings
+    cluster: np.ndarray | None  # a format-1 index's copy clusters (later ones: the manifest)
 
 
 def _read_segment(folder: Path, entry: dict, legacy: bool, dim: int) -> _Read:
@@ -341,17 +335,17 @@ def _read_segment(folder: Path, entry: dict, legacy: bool, dim: int) -> _Read:
         signatures=signatures,
     )
     return _Read(
-        segment,
-        articles,
-        hashes,
-        chunks,
-        sents,
-        vectors,
-        sent_vectors,
-        fidx,
-        sidx,
-        postings,
-        cluster,
+        segment=segment,
+        articles=articles,
+        hashes=hashes,
+        chunks=chunks,
+        sents=sents,
+        vectors=vectors,
+        sent_vectors=sent_vectors,
+        fidx=fidx,
+        sidx=sidx,
+        postings=postings,
+        cluster=cluster,
     )
 
 
