@@ -428,7 +428,9 @@ def test_upload_is_indexed_with_progress(live, tmp_path):
     assert "carthage.txt" in live.snapshot()[0].article_row
     again = add_files(live, live.sources[-1], [(src, "carthage.txt")])
     assert "already uploaded" in again
-    assert '<td dir="auto">4</td>' in render_status(live.index_dir)
+    status = render_status(live.index_dir)
+    assert '<td dir="auto">4</td>' in status
+    assert '<td dir="auto">2 (0 replaced or removed' in status  # the upload: a segment of its own
 
     other = tmp_path / "other.txt"  # named like an article of the corpus folder: renamed
     other.write_text("Another harbour\n\nThe port of Gabes stayed closed.\n", encoding="utf-8")

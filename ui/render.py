@@ -20,7 +20,7 @@ from pathlib import Path
 
 from index.articles import Article
 from index.dates import parse_published
-from index.store import IndexError_, embedded_with_older_recipe, read_manifest
+from index.store import IndexError_, embedded_with_older_recipe, read_manifest, segment_entries
 from qa.answer import Answer, Copy
 from qa.export import permalink
 
@@ -239,6 +239,15 @@ def _link_note(why: str) -> str:
     )
 
 
+def _segments_line(m: dict) -> str:
+    segments = segment_entries(m)
+    masked = sum(len(s["deleted"]) for s in segments)
+    line = f"{len(segments)} ({masked:,} replaced or removed articles masked until a merge)"
+    if m["format"] == 1:
+        line += "; built before segments: the next rebuild rewrites it once, re-embedding nothing"
+    return line
+
+
 def render_status(index_dir: Path, building: bool = False, note: str | None = None) -> str:
     """What the index holds: counts, model, last build, sources, skipped files and why; `note`
     (e.g. abstention weights fitted for another model) is shown above them."""
@@ -262,6 +271,7 @@ def render_status(index_dir: Path, building: bool = False, note: str | None = No
             else []
         ),
         ("النموذج · Model", f"{m['model']['id']} ({m['model']['dim']})"),
+        ("الأجزاء · Segments", _segments_line(m)),
         *(
             [
                 (
