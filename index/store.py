@@ -7,8 +7,12 @@ Layout of an index directory:
                          segments that make up the index, each with its deleted articles
     seg-<token>/         one segment: the articles one build added, never modified once a
                          manifest names it
-        articles.jsonl   id, title, text, meta, hash (the text is kept: citations are checked
-                         against it, whether or not the corpus folder is still there)
+        articles.jsonl   id, title, meta, hash per article
+        texts.bin        the articles' texts, UTF-8, one after another (kept: citations are
+                         checked against them, whether or not the corpus folder is still
+                         there), and texts.npy their byte offsets; a text is read from disk
+                         when asked for (StoredArticle), so a large index does not hold every
+                         text in memory
         chunks.npz       chunk_article, chunk_start, chunk_end (int32; article rows local to
                          the segment)
         vectors.npy      chunk vectors, float32 (n_chunks, dim), memory-mapped on load (each the
@@ -43,7 +47,9 @@ What this module does NOT do: decide what to (re-)embed or merge; that is `index
 
 from __future__ import annotations
 
+import functools
 import json
+import mmap
 import os
 import secrets
 import shutil
@@ -95,6 +101,52 @@ def default_index_dir() -> Path:
     """$ISNAD_INDEX, else a per-user data folder (never the `index/` package of this repo)."""
     env = os.environ.get("ISNAD_INDEX")
     return Path(env) if env else default_data_dir() / "index"
+
+
+class TextStore:
+    """A segment's article texts: texts.bin memory-mapped, a text decoded when asked for (the
+    last few hundred kept decoded: a question reads the same articles many times)."""
+
+    def __init__(self, path: Path, offsets: np.ndarray) -> None:
+        self.path, self.offsets = path, offsets
+        self._map: mmap.mmap | bytes | None = None
+        self.text = functools.lru_cache(maxsize=512)(self._read)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def _read(self, row: int) -> str:
+        if self._map is None:
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        return self._map[self.offsets[row] : self.offsets[row + 1]].decode("utf-8")
+
+
+class StoredArticle(Article):
+    """An article of a loaded index: id, title and meta in memory, the text read from its
+    segment's TextStore when asked for. Equal to an Article with the same fields."""
+
+    def __init__(self, id: str, title: str, meta: dict, texts: TextStore, row: int) -> None:
+        for name, value in (("id", id), ("title", title), ("meta", meta)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_texts", texts)
+        object.__setattr__(self, "_row", row)
+
+    @property
+    def text(self) -> str:
+        return self._texts.text(self._row)
+
+    def __reduce__(self):  # copied or pickled (UI state, conversations): a plain Article
+        return Article, (self.id, self.title, self.text, self.meta)
+
+    def __eq__(self, other) -> bool:  # as Article's: meta does not count
+        if not isinstance(other, Article):
+            return NotImplemented
+        return (self.id, self.title, self.text) == (other.id, other.title, other.text)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.title, self.text))
 
 
 @dataclass
@@ -281,11 +333,21 @@ class _Read:
 
 def _read_segment(folder: Path, entry: dict, legacy: bool, dim: int) -> _Read:
     articles, hashes = [], []
+    texts = None
+    if (folder / "texts.bin").exists():
+        texts = TextStore(folder / "texts.bin", np.load(folder / "texts.npy"))
     with open(folder / "articles.jsonl", encoding="utf-8") as f:
-        for line in f:
+        for row, line in enumerate(f):
             rec = json.loads(line)
-            articles.append(Article(rec["id"], rec["title"], rec["text"], rec["meta"]))
+            if texts is None:  # format 1 (and early segments) kept the texts here
+                articles.append(Article(rec["id"], rec["title"], rec["text"], rec["meta"]))
+            else:
+                articles.append(StoredArticle(rec["id"], rec["title"], rec["meta"], texts, row))
             hashes.append(rec["hash"])
+    if texts is not None and len(texts) != len(articles):
+        raise ValueError(
+            f"segment {folder.name} has {len(texts)} texts for {len(articles)} articles"
+        )
     with np.load(folder / "chunks.npz") as z:
         chunks = {k: z[k] for k in ("chunk_article", "chunk_start", "chunk_end")}
     with np.load(folder / "sentences.npz") as z:
@@ -461,16 +523,16 @@ def write_segment(
     tmp = index_dir / f".{name}.tmp"
     tmp.mkdir()
     try:
-        with open(tmp / "articles.jsonl", "w", encoding="utf-8") as f:
-            for a, h in zip(articles, hashes, strict=True):
-                rec = {
-                    "id": a.id,
-                    "title": a.title,
-                    "text": a.text,
-                    "meta": dict(a.meta),
-                    "hash": h,
-                }
+        offsets = np.zeros(len(articles) + 1, np.int64)
+        with (
+            open(tmp / "articles.jsonl", "w", encoding="utf-8") as f,
+            open(tmp / "texts.bin", "wb") as t,
+        ):
+            for i, (a, h) in enumerate(zip(articles, hashes, strict=True)):
+                rec = {"id": a.id, "title": a.title, "meta": dict(a.meta), "hash": h}
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                offsets[i + 1] = offsets[i] + t.write(a.text.encode("utf-8"))
+        np.save(tmp / "texts.npy", offsets)
         np.savez(tmp / "chunks.npz", **chunk_arrays)
         np.savez(tmp / "sentences.npz", **sentence_arrays)
         np.save(tmp / "sent_vectors.npy", sent_vectors)

@@ -3,7 +3,9 @@ and the index it leaves answers exactly like one built from scratch."""
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import shutil
 
 import numpy as np
@@ -11,8 +13,9 @@ import pytest
 
 from index import build as build_mod
 from index import vectors as vector_search
+from index.articles import Article, load_articles
 from index.build import build_index
-from index.store import load_index, read_manifest
+from index.store import StoredArticle, load_index, read_manifest
 from qa.retrieve import Retriever
 from tests.conftest import FakeEncoder
 
@@ -177,6 +180,15 @@ def downgrade_to_format_1(ix_dir):
     (data / "lexical" / "lexical.json").write_text(json.dumps(lexical))
     for name in ("postings.npz", "lexical.json"):
         (data / name).unlink()
+    offsets, texts = np.load(data / "texts.npy"), (data / "texts.bin").read_bytes()
+    lines = (data / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    with open(data / "articles.jsonl", "w", encoding="utf-8") as f:
+        for i, line in enumerate(lines):
+            rec = json.loads(line)
+            rec["text"] = texts[offsets[i] : offsets[i + 1]].decode("utf-8")
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    (data / "texts.npy").unlink()
+    (data / "texts.bin").unlink()
     signatures = np.load(data / "signatures.npy")
     np.savez(data / "copies.npz", signatures=signatures, cluster=np.arange(len(signatures)))
     (data / "signatures.npy").unlink()
@@ -259,3 +271,17 @@ def test_a_crash_before_the_manifest_leaves_the_previous_index(tmp_path, monkeyp
     names = {s["name"] for s in read_manifest(ix_dir)["segments"]}
     assert {p.name for p in ix_dir.iterdir() if p.name.startswith("seg-")} == names
     shutil.rmtree(ix_dir)
+
+
+def test_article_texts_stay_on_disk_until_read(tmp_path):
+    corpus = write_jsonl(tmp_path / "c", 12)
+    ix = load_index(build_index([corpus], tmp_path / "ix", FakeEncoder()).index_dir)
+    first = ix.articles[0]
+    assert isinstance(first, StoredArticle)
+    assert first._texts.text.cache_info().currsize == 0  # nothing decoded by loading
+    plain = load_articles([corpus])[0][0]
+    assert first == plain and first.text == plain.text and first.title == plain.title
+    assert first._texts.text.cache_info().currsize == 1
+    copied = copy.deepcopy(first)
+    assert type(copied) is Article and copied == plain
+    assert pickle.loads(pickle.dumps(ix.articles[5])) == ix.articles[5]
