@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scale import memory_mb  # bench/scale.py
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -132,15 +133,6 @@ def write(args) -> dict:
         "write_segment_s": round(written, 1),
         "index_bytes": size,
     }
-
-
-def memory_mb(field: str) -> float:
-    """VmHWM (peak) or VmRSS (now) of this process, from /proc: getrusage's ru_maxrss would
-    count the parent's memory at the fork (Linux carries it across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def ask(args) -> dict:
