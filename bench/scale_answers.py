@@ -16,7 +16,10 @@ is skipped when `--work` already holds it.
 Then, in a fresh process: seconds to load the index and build the answerer, the median and p95
 of a whole answer (retrieval, sentence scoring, abstention, citations) over `--n` questions
 (none of them about the news: the work of an out-of-corpus question is the same), and the
-process's peak RSS. Writes bench/results/scale-answers.json.
+process's peak RSS, with the resident memory at the end split into the process's own
+(RssAnon) and the pages of memory-mapped files it has read (RssFile: clean, reclaimable page
+cache; it grows with the questions asked towards the size of the files). Writes
+bench/results/scale-answers.json.
 
 What it does NOT measure: copy clusters (not computed for the copies) and an update's cost at
 this size.
@@ -166,6 +169,10 @@ def ask(args) -> dict:
         "abstained": abstained,
         "peak_rss_mb": round(memory_mb("VmHWM"), 1),
         "rss_at_end_mb": round(memory_mb("VmRSS"), 1),
+        # of which: the process's own memory, and pages of the memory-mapped files (vectors,
+        # IVF lists, texts) read so far: clean, shared with the page cache, reclaimable
+        "rss_anon_at_end_mb": round(memory_mb("RssAnon"), 1),
+        "rss_file_at_end_mb": round(memory_mb("RssFile"), 1),
     }
 
 

@@ -181,7 +181,6 @@ def _build_locked(
             segments.append(entry)
             signatures.append(new_signatures)
         final = [old.articles[r] for r in plan.kept_rows] + plan.articles
-        hashes = [old.article_hash[r] for r in plan.kept_rows] + plan.hashes
         signatures = np.concatenate(signatures)
         catalog = Catalog.of(final)
         cluster = copies.clusters(final, signatures, catalog.days)
@@ -210,7 +209,6 @@ def _build_locked(
             # dates that did not parse (index.dates): kept as text, listed by `index status`
             "copy_signature": copies.SIGNATURE,
             "unreadable_dates": [{"article_id": i, "published": p} for i, p in catalog.unparsed],
-            "articles": {a.id: h for a, h in zip(final, hashes, strict=True)},
             "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
         }
         commit(index_dir, manifest)

@@ -264,16 +264,13 @@ class Postings:
         ]
 
     def save(self, dir: Path) -> None:
-        """Write postings.npz and lexical.json into the existing folder `dir`."""
+        """Write postings.npz (tokens, pointers, lengths), postings-docs.npy and postings-tf.npy
+        (memory-mapped when loaded: a question reads only its tokens' postings) and lexical.json
+        into the existing folder `dir`."""
         dir = Path(dir)
-        np.savez(
-            dir / "postings.npz",
-            vocab=self.vocab,
-            ptr=self.ptr,
-            docs=self.docs,
-            tf=self.tf,
-            lengths=self.lengths,
-        )
+        np.savez(dir / "postings.npz", vocab=self.vocab, ptr=self.ptr, lengths=self.lengths)
+        np.save(dir / "postings-docs.npy", self.docs)
+        np.save(dir / "postings-tf.npy", self.tf)
         manifest = {"format": FORMAT, "tokenizer_version": TOKENIZER_VERSION, "n_docs": len(self)}
         (dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
@@ -292,7 +289,12 @@ class Postings:
                 f"got {got[0]!r} with {got[1]}; rebuild the index"
             )
         with np.load(dir / "postings.npz") as z:
-            postings = cls(z["vocab"], z["ptr"], z["docs"], z["tf"], z["lengths"])
+            if "docs" in z.files:  # written before the postings were memory-mapped
+                docs, tf = z["docs"], z["tf"]
+            else:
+                docs = np.load(dir / "postings-docs.npy", mmap_mode="r")
+                tf = np.load(dir / "postings-tf.npy", mmap_mode="r")
+            postings = cls(z["vocab"], z["ptr"], docs, tf, z["lengths"])
         if len(postings) != manifest["n_docs"] or len(postings.ptr) != len(postings.vocab) + 1:
             raise LexicalIndexError(f"{dir}: postings do not match their manifest; rebuild")
         return postings

@@ -178,7 +178,7 @@ def downgrade_to_format_1(ix_dir):
     (data / "lexical").mkdir()
     lexical = {"format": "isnad-lexical 1", "tokenizer_version": 1, "n_docs": seg["chunks"]}
     (data / "lexical" / "lexical.json").write_text(json.dumps(lexical))
-    for name in ("postings.npz", "lexical.json"):
+    for name in ("postings.npz", "postings-docs.npy", "postings-tf.npy", "lexical.json"):
         (data / name).unlink()
     offsets, texts = np.load(data / "texts.npy"), (data / "texts.bin").read_bytes()
     lines = (data / "articles.jsonl").read_text(encoding="utf-8").splitlines()
