@@ -86,8 +86,9 @@ def write(args) -> dict:
         sent_vectors[c * len(real) : (c + 1) * len(real)] = block
     lo, hi = sentence_ranges(*chunks.values(), *sents.values())
     chunk_vectors = range_means(sent_vectors, lo, hi)
-    tokens = base.chunk_tokens()
-    assert tokens is not None, "the index has no stored tokens"
+    stored = base.chunk_tokens()
+    assert stored is not None, "the index has no stored tokens"
+    tokens = [stored[r] for r in range(len(base))]
     signatures = np.tile(base.copy_signatures(), (k, 1))
     encoder = load_light_encoder(None)
     sample = rng.choice(len(sents["sent_start"]), size=300, replace=False)

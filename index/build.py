@@ -453,8 +453,8 @@ def _copy_signatures(plan: _Plan, old: Index | None) -> np.ndarray:
 
 def _chunk_tokens(articles: list[Article], chunks, old: Index | None) -> list[list[str]]:
     """BM25 tokens per chunk: the stored ones for reused chunks, tokenised anew otherwise."""
-    reused = any(kind == "old" for _, _, _, (kind, _) in chunks)
-    stored = old.chunk_tokens() if old is not None and reused else None
+    reused = [ref for _, _, _, (kind, ref) in chunks if kind == "old"]
+    stored = old.chunk_tokens(reused) if old is not None and reused else None
     out = []
     for row, start, end, (kind, ref) in chunks:
         reuse = kind == "old" and stored is not None

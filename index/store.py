@@ -208,14 +208,22 @@ class Index:
             parts.append(np.asarray(seg.signatures)[seg.live_articles])
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.uint64)
 
-    def chunk_tokens(self) -> list[list[str]] | None:
-        """Every chunk's stored BM25 tokens, or None if a segment has none from this tokenizer."""
-        out: list[list[str]] = []
-        for seg in self.segments:
+    def chunk_tokens(self, rows=None) -> dict[int, list[str]] | None:
+        """The stored BM25 tokens of chunk `rows` (default: every chunk), read only from the
+        segments that hold them (a merge reads the merged segments, not the index); None if
+        one of them has none."""
+        rows = np.arange(len(self)) if rows is None else np.unique(np.asarray(rows, np.int64))
+        starts = np.cumsum([0] + [seg.live_chunk_count for seg in self.segments])
+        which = np.searchsorted(starts, rows, side="right") - 1
+        out: dict[int, list[str]] = {}
+        for i in np.unique(which).tolist():
+            seg = self.segments[i]
             tokens = seg.tokens()
             if tokens is None:
                 return None
-            out.extend(t for t, live in zip(tokens, seg.live_chunks.tolist(), strict=True) if live)
+            local = np.flatnonzero(seg.live_chunks)
+            for r in rows[which == i].tolist():
+                out[r] = tokens[local[r - starts[i]]]
         return out
 
 
