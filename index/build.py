@@ -175,9 +175,12 @@ def _build_locked(
                 )
 
         segments = list(plan.kept)
-        signatures = [old.copy_signatures()[plan.kept_rows]] if plan.kept_rows else []
+        stored = _stored_signatures(old)
+        signatures = [stored[plan.kept_rows]] if plan.kept_rows else []
         if plan.articles:
-            entry, new_signatures = _write_new_segment(index_dir, plan, old, pending, encoder)
+            entry, new_signatures = _write_new_segment(
+                index_dir, plan, old, pending, encoder, stored
+            )
             segments.append(entry)
             signatures.append(new_signatures)
         final = [old.articles[r] for r in plan.kept_rows] + plan.articles
@@ -234,16 +237,17 @@ def _build_locked(
     )
 
 
-def _write_new_segment(index_dir: Path, plan: _Plan, old: Index | None, pending, encoder):
+def _write_new_segment(index_dir: Path, plan: _Plan, old: Index | None, pending, encoder, stored):
     """Write the build's segment (its new and changed articles, and the live ones of the
-    segments it merges); returns its manifest entry and its articles' MinHash signatures."""
+    segments it merges); returns its manifest entry and its articles' MinHash signatures
+    (`stored`: the old index's, as _stored_signatures reads them)."""
     sent_vectors = plan.assemble_sentence_vectors(old, pending, encoder.dim)
     chunk_arrays, sentence_arrays = plan.chunk_arrays(), plan.sentence_arrays()
     # Sentences cover every character but whitespace and no chunk is only whitespace
     # (index.chunking), so every chunk holds a sentence.
     lo, hi = sentence_ranges(*chunk_arrays.values(), *sentence_arrays.values())
     assert (hi > lo).all(), "a chunk without a sentence"
-    signatures = _copy_signatures(plan, old)
+    signatures = _copy_signatures(plan, stored)
     entry = write_segment(
         index_dir,
         articles=plan.articles,
@@ -333,6 +337,16 @@ class _Plan:
         for c in old.sentence_rows(r):
             self.sents.append((row, int(old.sent_start[c]), int(old.sent_end[c]), ("old", c)))
 
+    def extend(self, other: _Plan) -> None:
+        """Append the new segment's articles of `other` after this plan's own."""
+        shift = len(self.articles)
+        self.articles += other.articles
+        self.hashes += other.hashes
+        self.old_rows += other.old_rows
+        self.texts_to_embed += other.texts_to_embed
+        self.chunks += [(r + shift, s, e, src) for r, s, e, src in other.chunks]
+        self.sents += [(r + shift, s, e, src) for r, s, e, src in other.sents]
+
     def add(self, article: Article, h: str, settings: ChunkerSettings) -> None:
         """Put a new or changed article into the new segment, its sentences to be embedded."""
         row = len(self.articles)
@@ -348,27 +362,28 @@ class _Plan:
 
 
 def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings) -> _Plan:
-    plan = _Plan()
     hashes = [content_hash(a) for a in articles]
     if old is None:
-        for article, h in zip(articles, hashes, strict=True):
-            plan.add(article, h, settings)
-        return plan
-    current = {a.id: h for a, h in zip(articles, hashes, strict=True)}
-    pairs = zip(old.articles, old.article_hash, strict=True)
-    keep = np.array([current.get(a.id) == h for a, h in pairs], bool)
+        fresh = list(zip(articles, hashes, strict=True))
+    else:
+        current = {a.id: h for a, h in zip(articles, hashes, strict=True)}
+        pairs = zip(old.articles, old.article_hash, strict=True)
+        keep = np.array([current.get(a.id) == h for a, h in pairs], bool)
+        fresh = [
+            (a, h)
+            for a, h in zip(articles, hashes, strict=True)
+            if (r := old.article_row.get(a.id)) is None or not keep[r]
+        ]
+    new = _Plan()  # the new and changed articles, chunked once; its size decides the merges
+    for article, h in fresh:
+        new.add(article, h, settings)
+    if old is None:
+        return new
+    plan = _Plan()
     plan.unchanged = int(keep.sum())
     plan.changed = [
         a.id for a, k in zip(old.articles, keep.tolist(), strict=True) if not k and a.id in current
     ]
-    fresh = [
-        (a, h)
-        for a, h in zip(articles, hashes, strict=True)
-        if (r := old.article_row.get(a.id)) is None or not keep[r]
-    ]
-    new = _Plan()  # the new and changed articles alone, to know the new segment's size
-    for article, h in fresh:
-        new.add(article, h, settings)
     merge = _to_merge(old, keep, len(new.chunks))
     for i, segment in enumerate(old.segments):
         rows = np.flatnonzero(old.article_segment == i)
@@ -380,8 +395,7 @@ def _plan(articles: list[Article], old: Index | None, settings: ChunkerSettings)
         plan.kept.append(dict(segment.entry, deleted=sorted(segment.entry["deleted"] + gone)))
         plan.kept_rows += rows[keep[rows]].tolist()
     plan.merged = len(merge)
-    for article, h in fresh:
-        plan.add(article, h, settings)
+    plan.extend(new)
     kept = np.zeros(len(old.articles), bool)
     kept[plan.kept_rows] = True
     plan.kept_chunks = int(kept[old.chunk_article].sum())
@@ -433,13 +447,18 @@ def _calibration(plan: _Plan, encoder: Encoder):
     return encoder.encode_queries(texts)
 
 
-def _copy_signatures(plan: _Plan, old: Index | None) -> np.ndarray:
+def _stored_signatures(old: Index | None) -> np.ndarray | None:
+    """The old index's MinHash signatures (index.copies), read once per build; None if there
+    are none or they were made another way (then every article is merged and re-hashed)."""
+    if old is None or old.manifest.get("copy_signature") != copies.SIGNATURE:
+        return None
+    return old.copy_signatures()
+
+
+def _copy_signatures(plan: _Plan, stored: np.ndarray | None) -> np.ndarray:
     """MinHash signatures (index.copies) of the new segment's articles: the stored ones of
     reused articles, new ones for the rest."""
     out = np.empty((len(plan.articles), copies.NUM_PERM), dtype=np.uint64)
-    stored = None
-    if old is not None and old.manifest.get("copy_signature") == copies.SIGNATURE:
-        stored = old.copy_signatures()
     todo = []
     for row, r in enumerate(plan.old_rows):
         if r is not None and stored is not None:

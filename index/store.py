@@ -249,11 +249,16 @@ class _Segment:
 
     def tokens(self) -> list[list[str]] | None:
         try:
-            with open(self.folder / "tokens.txt", encoding="utf-8") as f:
-                tokens = [line.split() for line in f]
+            tokens = _read_tokens(self.folder)
         except OSError:
             return None
         return tokens if len(tokens) == len(self.live_chunks) else None
+
+
+def _read_tokens(folder: Path) -> list[list[str]]:
+    """A segment's tokens.txt: each chunk's BM25 tokens."""
+    with open(folder / "tokens.txt", encoding="utf-8") as f:
+        return [line.split() for line in f]
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -436,8 +441,7 @@ def _legacy_postings(folder: Path, n_chunks: int) -> Postings:
     """A format-1 segment's BM25 postings, from its stored tokens (its bm25s files are not read
     any more)."""
     try:
-        with open(folder / "tokens.txt", encoding="utf-8") as f:
-            tokens = [line.split() for line in f]
+        tokens = _read_tokens(folder)
         lexical = json.loads((folder / "lexical" / "lexical.json").read_text(encoding="utf-8"))
     except OSError as exc:
         raise LexicalIndexError(f"{folder.name} has no usable BM25 tokens ({exc})") from exc

@@ -195,12 +195,13 @@ class Segments:
         k = min(k, self.ntotal)
         scores = [np.zeros((len(queries), 0), np.float32)]
         rows = [np.zeros((len(queries), 0), np.int64)]
+        allowed = None if allowed is None else np.asarray(allowed, bool)
         for (index, vectors, live), number in zip(self.parts, self._number, strict=True):
             mask = live
             if allowed is not None:
                 mask = np.zeros(len(number), bool)
                 here = number >= 0
-                mask[here] = np.asarray(allowed, bool)[number[here]]
+                mask[here] = allowed[number[here]]
             if k <= 0 or (mask is not None and not mask.any()):
                 continue
             s, r = search(index, queries, k, mask, vectors)

@@ -81,7 +81,7 @@ def assert_same_index(a, b):
         assert {a.chunk(r) for r in ra} == {b.chunk(r) for r in rb} or np.allclose(sa[-1], sa[-2])
 
 
-def test_an_update_writes_one_segment_and_keeps_the_rest_untouched(tmp_path):
+def test_an_update_writes_one_segment_and_keeps_the_rest_untouched(tmp_path, monkeypatch):
     corpus = write_jsonl(tmp_path / "c", 30)
     ix_dir = tmp_path / "ix"
     build_index([corpus], ix_dir, FakeEncoder())
@@ -89,7 +89,11 @@ def test_an_update_writes_one_segment_and_keeps_the_rest_untouched(tmp_path):
     before = files_of(ix_dir / first["name"])
 
     write_jsonl(corpus, 31, changed={4})  # a4 changed, a30 added
+    chunked = []
+    real = build_mod.chunk_article
+    monkeypatch.setattr(build_mod, "chunk_article", lambda a, s: chunked.append(a.id) or real(a, s))
     report = build_index([corpus], ix_dir, FakeEncoder())
+    assert chunked == ["a4", "a30"]  # only the new and changed articles, each once
     assert report.changed == ["a4"] and report.added == ["a30"] and report.unchanged == 29
     manifest = read_manifest(ix_dir)
     kept, new = manifest["segments"]
