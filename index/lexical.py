@@ -134,16 +134,28 @@ def _is_arabic(c: str) -> bool:
     return 0x0600 <= o <= 0x06FF or 0x0750 <= o <= 0x077F or 0x08A0 <= o <= 0x08FF
 
 
+_STEMS: dict[str, str] = {}  # token -> stem: news vocabularies repeat, Snowball is the slow part
+_STEMS_MAX = 500_000  # entries kept before the memo starts over (~60 MB)
+
+
 def _stem(token: str) -> str:
+    stem = _STEMS.get(token)
+    if stem is not None:
+        return stem
     if not hasattr(_local, "arabic"):
         _local.arabic = Stemmer.Stemmer("arabic")
         _local.english = Stemmer.Stemmer("english")
     first = token[0]
     if _is_arabic(first):
-        return _local.arabic.stemWord(token)
-    if first < "\u0250":  # Latin (basic, Latin-1, Extended A/B); digits never reach here
-        return _local.english.stemWord(token)
-    return token
+        stem = _local.arabic.stemWord(token)
+    elif first < "\u0250":  # Latin (basic, Latin-1, Extended A/B); digits never reach here
+        stem = _local.english.stemWord(token)
+    else:
+        stem = token
+    if len(_STEMS) >= _STEMS_MAX:
+        _STEMS.clear()
+    _STEMS[token] = stem
+    return stem
 
 
 def is_stopword(token: str) -> bool:

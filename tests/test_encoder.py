@@ -210,3 +210,30 @@ def test_a_shared_encoder_is_never_used_by_two_threads_at_once(fake_encoder):
         t.join()
     assert encoder.most == 1
     assert len(encoder.embedded_documents) == len(docs)
+
+
+@pytest.mark.slow
+def test_document_batches_are_grouped_by_tokens_and_rows_keep_their_order(real_encoder):
+    """Texts of the same length in characters can differ several-fold in tokens (digits and
+    Latin names against Arabic words); batches are padded to their longest text, so a build
+    groups by tokens. Each row still belongs to its text."""
+    digits = [" ".join(f"{i}{k}7{k}3" for k in range(12)) for i in range(8)]  # many tokens
+    prose = f"{AR[1]} {AR[0]}"
+    words = [prose[i : i + len(digits[0])] for i in range(8)]  # as many characters
+    assert {len(t) for t in digits + words} == {len(digits[0])}
+    texts = [t for pair in zip(digits, words, strict=True) for t in pair]
+    seen: list[list[str]] = []
+    embed = real_encoder.embed_batch
+
+    def recording(batch, kind):
+        seen.append(list(batch))
+        return embed(batch, kind)
+
+    real_encoder.embed_batch = recording
+    try:
+        together = real_encoder.encode_documents(texts, batch_size=8)
+    finally:
+        del real_encoder.embed_batch
+    assert {frozenset(b) for b in seen} == {frozenset(digits), frozenset(words)}
+    alone = np.vstack([real_encoder.encode_documents([t]) for t in texts])
+    assert ((together * alone).sum(1)).min() >= 0.999

@@ -335,6 +335,41 @@ def test_the_same_text_months_apart_is_a_reused_template_not_a_copy():
     assert copies_mod.clusters([a, b], sigs, np.array([-1, far[1]])).tolist() == [0, 0]
 
 
+def test_signatures_are_datasketch_minhash_values():
+    """Stored signatures stay comparable with those written before copies.py made them itself:
+    the same values as datasketch's MinHash over the same shingles, for long, short, empty,
+    mixed-script and punctuation-heavy texts."""
+    from datasketch import MinHash
+
+    from index.articles import Article
+
+    arts = [
+        Article("a", "بلاغ مروري", WIRE),
+        Article("b", "", ""),
+        Article("c", "قصير", "نص"),
+        Article("d", "Mixed نص", "IDEF 2025؛ (داعش).وأوضحت snake_case_word x2 ... ٣٤٥ — end"),
+    ]
+    for art, row in zip(arts, copies_mod.signatures(arts), strict=True):
+        m = MinHash(num_perm=copies_mod.NUM_PERM, seed=copies_mod.SEED, scheme=copies_mod.SCHEME)
+        m.update_batch(sorted(copies_mod.shingles(art)))
+        assert row.tolist() == m.hashvalues.tolist(), art.id
+
+
+def test_shingle_words_are_runs_of_alphanumerics():
+    """Words for shingles split wherever str.isalnum() is false (the rule the stored signatures
+    were made with), underscores and marks included."""
+    from index.articles import Article
+
+    text = "أ_ب، c-d e\u0651f ٣٤٥x IDEF(2025).وأوضحت ـ z"
+    art = Article("a", "", text)
+    from index.lexical import fold
+
+    folded = fold(f"\n{text}")
+    words = "".join(c if c.isalnum() else " " for c in folded).split()
+    expected = {" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)}
+    assert copies_mod.shingles(art) == expected
+
+
 def test_candidate_pairs_are_those_of_datasketch_lsh():
     """The numpy banding finds exactly the pairs datasketch's MinHashLSH (the tuned threshold)
     finds, over texts from unrelated to near-identical."""
