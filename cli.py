@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -48,6 +49,28 @@ def _encoder(model: str | None):
 
     configure_threads()
     return load_encoder(model)
+
+
+@contextmanager
+def _progress_bar():
+    """A progress callback for embedding that draws a bar on stderr once there is work."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(
+                total=total, unit="passage", desc="embedding chunks and sentences", file=sys.stderr
+            )
+        bar.update(done - bar.n)
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _light_encoder(model: str | None):
@@ -88,35 +111,27 @@ def index_build(paths, index_dir, model, max_chars, as_json, ray_address) -> Non
 
     Only new and changed articles are embedded; articles no longer under PATHS are dropped.
     """
-    from tqdm import tqdm
-
     from index.build import build_index
 
     index_dir = index_dir or default_index_dir()
-    bar = None
+    with _progress_bar() as progress:
+        try:
+            embed = None
+            if ray_address:
+                from index.ray_embed import ray_embedder
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(
-                total=total, unit="passage", desc="embedding chunks and sentences", file=sys.stderr
+                embed = ray_embedder(ray_address, model)
+            encoder = _encoder(model)
+            report = build_index(
+                paths, index_dir, encoder, progress=progress, max_chars=max_chars, embed=embed
             )
-        bar.update(done - bar.n)
+        except EXPECTED as exc:
+            _fail(exc)
+    _print_report(report, as_json)
 
-    try:
-        embed = None
-        if ray_address:
-            from index.ray_embed import ray_embedder
 
-            embed = ray_embedder(ray_address, model)
-        report = build_index(
-            paths, index_dir, _encoder(model), progress=progress, max_chars=max_chars, embed=embed
-        )
-    except EXPECTED as exc:
-        _fail(exc)
-    finally:
-        if bar is not None:
-            bar.close()
+def _print_report(report, as_json: bool) -> None:
+    """A build's or update's report: one line (and notes, skipped files), or JSON."""
     summary = {
         "index": str(report.index_dir),
         "articles": report.articles,
@@ -148,6 +163,51 @@ def index_build(paths, index_dir, model, max_chars, as_json, ray_address) -> Non
         click.echo(f"note: {report.note}")
     for s in report.skipped:
         click.echo(f"skipped {s.source}: {s.reason}")
+
+
+@index_group.command("add")
+@click.argument("paths", nargs=-1, required=True)
+@index_option
+@model_option
+@click.option("--max-chars", default=1_000_000, show_default=True, help="Longest article kept.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def index_add(paths, index_dir, model, max_chars, as_json) -> None:
+    """Add the articles in PATHS to the index, or replace those whose id it already holds,
+    keeping every other article: reads only PATHS, so it stays quick on a large index.
+
+    `isnad index build` instead makes the index mirror its sources (and drops what is gone).
+    """
+    from index.update import update_index
+
+    index_dir = index_dir or default_index_dir()
+    with _progress_bar() as progress:
+        try:
+            # the light encoder loads the model's torch side only if something must be embedded
+            encoder = _light_encoder(model)
+            report = update_index(
+                index_dir, encoder, add=paths, progress=progress, max_chars=max_chars
+            )
+        except EXPECTED as exc:
+            _fail(exc)
+    _print_report(report, as_json)
+
+
+@index_group.command("remove")
+@click.argument("ids", nargs=-1, required=True)
+@index_option
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def index_remove(ids, index_dir, model, as_json) -> None:
+    """Remove the articles with these IDS from the index (nothing is embedded; an unknown id
+    changes nothing and says so)."""
+    from index.update import update_index
+
+    index_dir = index_dir or default_index_dir()
+    try:
+        report = update_index(index_dir, _light_encoder(model), remove=ids)
+    except EXPECTED as exc:
+        _fail(exc)
+    _print_report(report, as_json)
 
 
 @index_group.command("status")

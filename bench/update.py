@@ -6,6 +6,15 @@ it (embedding apart from the rest).
     python bench/update.py ../shared/corpora/ant-news.jsonl --index /tmp/isnad-bench2/news \\
         --out bench/results/update-news.json
 
+`--by-id` measures `isnad index add` instead (index.update.update_index: the changed and the
+new article given in a file of their own, nothing else read) on a copy of `--index` made of hard
+links (segments are never modified, so an 8 GB index is copied in a moment):
+
+    python bench/update.py --by-id --index /tmp/isnad-1m --out bench/results/update-1m.json
+
+An index whose segments predate keys.npz/bands.npy gets them first (timed apart: once per
+segment, ever).
+
 The corpus is copied into a temporary folder (a folder's first .jsonl, or its first .txt, gets
 the change). `--index` starts from a copy of an index already built from that corpus instead of
 building one; an index written before segments is first brought up to date by a build with no
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -54,7 +64,8 @@ def change_one_add_one(corpus: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("corpus", type=Path, help="a folder of articles, or a .jsonl dump")
+    ap.add_argument("corpus", type=Path, nargs="?", help="a folder of articles, or a .jsonl dump")
+    ap.add_argument("--by-id", action="store_true", help="time `isnad index add` on --index")
     ap.add_argument("--index", type=Path, default=None, help="an index built from the corpus")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "update.json")
@@ -65,6 +76,12 @@ def main() -> None:
 
     configure_threads()
     encoder = load_encoder(None)
+    if args.by_id:
+        if args.index is None:
+            ap.error("--by-id needs --index")
+        return by_id(args, encoder)
+    if args.corpus is None:
+        ap.error("give a corpus (or --by-id with --index)")
     work = Path(tempfile.mkdtemp(prefix="isnad-update-"))
     corpus0 = work / "corpus0"
     if args.corpus.is_dir():
@@ -132,6 +149,73 @@ def main() -> None:
         update_beyond_embedding_median_s=round(
             statistics.median(r["seconds"] - r["embedding_s"] for r in runs), 2
         ),
+    )
+    for k, v in result.items():
+        print(f"{k:34} {v}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def by_id(args, encoder) -> None:
+    """Change one article of the index and add one, through update_index."""
+    from index.store import SegmentKeys, read_manifest, segment_bands
+    from index.update import update_index
+
+    work = Path(tempfile.mkdtemp(prefix="isnad-update-", dir=args.index.parent))
+    manifest = read_manifest(args.index)
+    result: dict = {"index": str(args.index), "mode": "isnad index add (update_index)"}
+    result["counts"] = manifest["counts"]
+    base = work / "base"
+    shutil.copytree(args.index, base, copy_function=os.link)
+    t0 = time.perf_counter()
+    first = SegmentKeys(base / manifest["segments"][0]["name"])
+    for entry in manifest["segments"]:
+        SegmentKeys(base / entry["name"])
+        segment_bands(base / entry["name"])
+    result["keys_made_once_s"] = round(time.perf_counter() - t0, 1)
+    size = sum(s for s, _ in files(base).values())
+    old = first.article(len(first.id) // 2)
+    changed = {"id": old.id, "title": old.title, "text": old.text + "\n\nفقرة أضيفت للاختبار.",
+               **old.meta}  # fmt: skip
+    added = {"id": "bench-added-1", "title": "مقال جديد",
+             "text": "نص مقال جديد أضيف الآن عن معرض الكتاب في تونس. " * 20}  # fmt: skip
+    update = work / "update.jsonl"
+    update.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in (changed, added)), "utf-8"
+    )
+    runs = []
+    for _ in range(args.repeat):
+        ix = work / "ix"
+        shutil.rmtree(ix, ignore_errors=True)
+        shutil.copytree(base, ix, copy_function=os.link)
+        before = files(ix)
+        timed = _TimedEncoder(encoder)
+        t0 = time.perf_counter()
+        report = update_index(ix, timed, add=[update])
+        seconds = time.perf_counter() - t0
+        after = files(ix)
+        written = sum(s for p, (s, m) in after.items() if before.get(p) != (s, m))
+        runs.append(
+            {
+                "seconds": round(seconds, 2),
+                "embedding_s": round(timed.seconds, 2),
+                "beyond_embedding_s": round(seconds - timed.seconds, 2),
+                "bytes_written": written,
+                "changed": report.changed,
+                "added": report.added,
+                "texts_embedded": report.texts_embedded,
+            }
+        )
+    result.update(
+        index_bytes=size,
+        runs=runs,
+        update_median_s=statistics.median(r["seconds"] for r in runs),
+        update_embedding_median_s=statistics.median(r["embedding_s"] for r in runs),
+        update_beyond_embedding_median_s=statistics.median(r["beyond_embedding_s"] for r in runs),
+        update_bytes_written=runs[0]["bytes_written"],
+        update_share_of_index=round(runs[0]["bytes_written"] / size, 6),
     )
     for k, v in result.items():
         print(f"{k:34} {v}")

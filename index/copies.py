@@ -112,6 +112,18 @@ def signatures(articles: Sequence[Article]) -> np.ndarray:
     return out
 
 
+def band_keys(sigs: np.ndarray) -> np.ndarray:
+    """(n, BANDS) uint64: per signature, one key per LSH band (its ROWS values mixed into 64
+    bits). Two signatures that agree on a band have equal keys there; unequal bands collide
+    with odds of ~2^-64, and a candidate is checked on its shingles anyway."""
+    sigs = np.asarray(sigs, dtype=np.uint64).reshape(len(sigs), BANDS, ROWS)
+    key = np.zeros((len(sigs), BANDS), np.uint64)
+    for r in range(ROWS):
+        key = (key ^ sigs[:, :, r]) * np.uint64(0x9E3779B97F4A7C15)  # wraps mod 2^64
+        key ^= key >> np.uint64(29)
+    return key
+
+
 def candidate_pairs(sigs: np.ndarray) -> np.ndarray:
     """(m, 2) rows i < j whose signatures agree on a whole band: MinHash LSH with datasketch's
     optimal bands for LSH_THRESHOLD (BANDS x ROWS = NUM_PERM), found by grouping equal band slices

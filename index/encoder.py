@@ -66,15 +66,15 @@ class Encoder(ABC):
         *,
         batch_size: int = 32,
         progress: Callable[[int], None] | None = None,
+        lengths: Sequence[int] | None = None,
     ) -> np.ndarray:
         """Embed documents in batches of similar length (less padding); rows keep input order.
 
-        `progress(n)` is called after each batch with the number of texts just embedded.
+        `progress(n)` is called after each batch with the number of texts just embedded;
+        `lengths`: the texts' `text_lengths`, if the caller has them already.
         """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        with self._locked():
-            lengths = self.text_lengths(texts)
-        order = sorted(range(len(texts)), key=lengths.__getitem__, reverse=True)
+        order = self.longest_first(texts, lengths)
         for lo in range(0, len(order), batch_size):
             idx = order[lo : lo + batch_size]
             with self._locked():
@@ -88,6 +88,21 @@ class Encoder(ABC):
         """What sorts documents into batches of similar length (callers hold the lock): here
         characters; a model with a tokenizer counts tokens, which is what a batch is padded to."""
         return [len(t) for t in texts]
+
+    def measure(self, texts: Sequence[str]) -> list[int]:
+        """`text_lengths`, under the encoder's lock (a tokenizer is not shared by threads)."""
+        with self._locked():
+            return self.text_lengths(texts)
+
+    def longest_first(
+        self, texts: Sequence[str], lengths: Sequence[int] | None = None
+    ) -> list[int]:
+        """Positions of `texts`, longest first by `text_lengths`, ties in input order (so texts
+        already in this order keep it, and cut into batches anywhere give the same batches)."""
+        if lengths is None:
+            lengths = self.measure(texts)
+        assert len(lengths) == len(texts), "one length per text"
+        return sorted(range(len(texts)), key=lengths.__getitem__, reverse=True)
 
     def _checked(self, vectors: np.ndarray, n: int) -> np.ndarray:
         vectors = np.asarray(vectors, dtype=np.float32)

@@ -22,7 +22,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 OnShard = Callable[[list[str], np.ndarray], None]
-BATCH = 32  # texts an actor embeds at a time (encode_documents sorts each batch by length)
+# Texts an actor embeds at a time: the build's own batch size. Each row of the job is one whole
+# batch, cut from the build's order (index.build: longest first, in tokens), so an actor embeds
+# exactly the batches a local build embeds; bf16 results depend on a batch's other texts by
+# ~1e-5, and Ray cutting rows into batches at its block edges made different batches.
+BATCH = 32
 
 
 class RayError(Exception):
@@ -38,9 +42,12 @@ class _Embedder:
         self.encoder = load_encoder(model)
         self.encoder.document_threads = threads
 
-    def __call__(self, batch: dict) -> dict:
-        texts = [str(t) for t in batch["text"]]
-        return {"text": batch["text"], "vector": self.encoder.encode_documents(texts)}
+    def __call__(self, rows: dict) -> dict:
+        vectors = []
+        for texts in rows["texts"]:  # one build batch per row
+            group = [str(t) for t in texts]
+            vectors.append(self.encoder.encode_documents(group, batch_size=len(group)).ravel())
+        return {"texts": rows["texts"], "vectors": vectors}
 
 
 def ray_embedder(
@@ -69,16 +76,19 @@ def ray_embedder(
             ctx.execution_options.preserve_order = True
             ctx.enable_progress_bars = False
             size = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
-            ds = ray.data.from_items([{"text": t} for t in texts]).map_batches(
+            batches = [{"texts": list(texts[i : i + BATCH])} for i in range(0, len(texts), BATCH)]
+            ds = ray.data.from_items(batches).map_batches(
                 _Embedder,
                 fn_constructor_kwargs={"model": model, "threads": 1},
                 compute=ray.data.ActorPoolStrategy(size=size),
                 num_cpus=1,
-                batch_size=BATCH,
+                batch_size=1,
             )
-            for batch in ds.iter_batches(batch_size=shard, batch_format="numpy"):
-                vectors = np.asarray(np.stack(batch["vector"]), dtype=np.float32)
-                on_shard([str(t) for t in batch["text"]], vectors)
+            rows_per_shard = max(1, shard // BATCH)
+            for rows in ds.iter_batches(batch_size=rows_per_shard, batch_format="numpy"):
+                group = [str(t) for texts in rows["texts"] for t in texts]
+                flat = np.concatenate([np.asarray(v, np.float32) for v in rows["vectors"]])
+                on_shard(group, flat.reshape(len(group), -1))
         except RayError:
             raise
         except Exception as exc:  # Ray's own errors: the checkpoints made so far are kept

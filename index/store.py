@@ -26,7 +26,12 @@ Layout of an index directory:
         postings*.np[yz]  the chunks' BM25 postings (index.lexical.Postings) and lexical.json
         tokens.txt       each chunk's BM25 tokens, one line per chunk, so a merge tokenises
                          nothing again
-        signatures.npy   per article its MinHash signature (index.copies)
+        signatures.npy   per article its MinHash signature (index.copies), and bands.npy its
+                         LSH band keys, so an added article finds its copies without reading
+                         every signature
+        keys.npz         per article 64-bit keys of its id, content hash and text, and where
+                         its line of articles.jsonl starts: `isnad index add/remove` finds an
+                         article by id without reading the segment's articles.jsonl
     pending/             embeddings of an unfinished build, so a killed build resumes
 
 A build writes at most one new segment (the new and changed articles, plus the live articles
@@ -49,6 +54,7 @@ What this module does NOT do: decide what to (re-)embed or merge; that is `index
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import mmap
 import os
@@ -61,8 +67,9 @@ from pathlib import Path
 
 import numpy as np
 
+from index import copies
 from index import vectors as vector_search
-from index.articles import Article
+from index.articles import Article, text_key
 from index.catalog import Catalog
 from index.chunking import Chunk
 from index.lexical import TOKENIZER_VERSION, LexicalIndex, LexicalIndexError, Postings
@@ -330,6 +337,19 @@ def load_index(index_dir: Path, *, encoder_model_id: str | None = None) -> Index
     return index
 
 
+def load_segments(index_dir: Path, entries: list[dict], dim: int) -> Index:
+    """An index over only the segments `entries` name (rows numbered over them alone): what a
+    merge reads, without loading the rest of a large index."""
+    try:
+        parts = [_read_segment(Path(index_dir) / e["name"], e, False, dim) for e in entries]
+    except (*DAMAGED, LexicalIndexError) as exc:
+        raise IndexError_(
+            f"the index at {index_dir} is damaged ({exc}); "
+            f"rebuild with `isnad index build PATH --index {index_dir}`"
+        ) from exc
+    return _concatenate(Path(index_dir), {"model": {"dim": dim}}, parts, False)
+
+
 @dataclass
 class _Read:
     """A segment's files as read (vectors memory-mapped)."""
@@ -522,6 +542,117 @@ def _concatenate(index_dir: Path, manifest: dict, parts: list[_Read], legacy: bo
     )
 
 
+def id_key(article_id: str) -> int:
+    """A 64-bit key of an article id (keys.npz; equal ids give equal keys, the id itself is
+    checked against articles.jsonl after a match)."""
+    digest = hashlib.blake2b(article_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def hash_key(content_hash: str) -> int:
+    """The first 64 bits of an article's content hash (index.articles.content_hash)."""
+    return int(content_hash[:16], 16)
+
+
+def text_key64(text: str) -> int:
+    """The first 64 bits of index.articles.text_key: equal for texts a build loads once."""
+    return int.from_bytes(text_key(text)[:8], "little")
+
+
+class SegmentKeys:
+    """A segment's keys.npz (id, content-hash and text keys per article, and where each
+    article's line starts in articles.jsonl), for finding articles by id without loading the
+    segment. A segment written before keys.npz existed gets one made from its articles.jsonl
+    and texts the first time (a derived file: written atomically, or only kept in memory if
+    the folder is read-only)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        try:
+            with np.load(folder / "keys.npz") as z:
+                arrays = {k: z[k] for k in ("id", "hash", "text", "line")}
+        except FileNotFoundError:
+            arrays = self._derive()
+        self.id, self.hash = arrays["id"], arrays["hash"]
+        self.text, self.line = arrays["text"], arrays["line"]
+
+    def _derive(self) -> dict[str, np.ndarray]:
+        ids, hashes, texts, lines = [], [], [], []
+        store = None
+        if (self.folder / "texts.bin").exists():
+            store = TextStore(self.folder / "texts.bin", np.load(self.folder / "texts.npy"))
+        with open(self.folder / "articles.jsonl", "rb") as f:
+            row, pos = 0, 0
+            for raw in f:
+                rec = json.loads(raw)
+                ids.append(id_key(rec["id"]))
+                hashes.append(hash_key(rec["hash"]))
+                texts.append(text_key64(store._read(row) if store else rec["text"]))
+                lines.append(pos)
+                row, pos = row + 1, pos + len(raw)
+        arrays = {
+            "id": np.array(ids, np.uint64),
+            "hash": np.array(hashes, np.uint64),
+            "text": np.array(texts, np.uint64),
+            "line": np.array(lines, np.int64),
+        }
+        try:
+            _save_keys(self.folder, arrays, atomic=True)
+        except OSError:
+            pass
+        return arrays
+
+    def record(self, row: int) -> dict:
+        """Article `row`'s line of articles.jsonl: id, title, meta, hash (and, in segments
+        written before texts.bin, text)."""
+        with open(self.folder / "articles.jsonl", "rb") as f:
+            f.seek(int(self.line[row]))
+            return json.loads(f.readline())
+
+    def article(self, row: int) -> Article:
+        rec = self.record(row)
+        if "text" in rec:
+            return Article(rec["id"], rec["title"], rec["text"], rec["meta"])
+        texts = TextStore(self.folder / "texts.bin", np.load(self.folder / "texts.npy"))
+        return Article(rec["id"], rec["title"], texts._read(row), rec["meta"])
+
+
+def _save_keys(folder: Path, arrays: dict[str, np.ndarray], *, atomic: bool = False) -> None:
+    if not atomic:
+        np.savez(folder / "keys.npz", **arrays)
+        return
+    tmp = folder / ".keys.npz.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / "keys.npz")
+
+
+def segment_bands(folder: Path) -> np.ndarray | None:
+    """A segment's LSH band keys (index.copies.band_keys), from bands.npy, or made from its
+    signatures (and saved) for a segment written before bands.npy; None if it has neither."""
+    try:
+        return np.load(folder / "bands.npy", mmap_mode="r")
+    except FileNotFoundError:
+        pass
+    try:
+        sigs = np.load(folder / "signatures.npy", mmap_mode="r")
+    except FileNotFoundError:
+        return None
+    bands = copies.band_keys(sigs)
+    try:
+        tmp = folder / ".bands.npy.tmp"
+        with open(tmp, "wb") as f:
+            np.save(f, bands)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / "bands.npy")
+    except OSError:
+        pass
+    return bands
+
+
 def write_segment(
     index_dir: Path,
     *,
@@ -549,13 +680,13 @@ def write_segment(
     tmp.mkdir()
     try:
         offsets = np.zeros(len(articles) + 1, np.int64)
-        with (
-            open(tmp / "articles.jsonl", "w", encoding="utf-8") as f,
-            open(tmp / "texts.bin", "wb") as t,
-        ):
+        lines = np.zeros(len(articles), np.int64)
+        with open(tmp / "articles.jsonl", "wb") as f, open(tmp / "texts.bin", "wb") as t:
             for i, (a, h) in enumerate(zip(articles, hashes, strict=True)):
                 rec = {"id": a.id, "title": a.title, "meta": dict(a.meta), "hash": h}
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                line = (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8")
+                lines[i] = f.tell()
+                f.write(line)
                 offsets[i + 1] = offsets[i] + t.write(a.text.encode("utf-8"))
         np.save(tmp / "texts.npy", offsets)
         np.savez(tmp / "chunks.npz", **chunk_arrays)
@@ -571,6 +702,16 @@ def write_segment(
         with open(tmp / "tokens.txt", "w", encoding="utf-8") as f:
             f.writelines(" ".join(tokens) + "\n" for tokens in chunk_tokens)
         np.save(tmp / "signatures.npy", copy_signatures)
+        np.save(tmp / "bands.npy", copies.band_keys(copy_signatures))
+        _save_keys(
+            tmp,
+            {
+                "id": np.array([id_key(a.id) for a in articles], np.uint64),
+                "hash": np.array([hash_key(h) for h in hashes], np.uint64),
+                "text": np.array([text_key64(a.text) for a in articles], np.uint64),
+                "line": lines,
+            },
+        )
         _fsync_tree(tmp)
         os.replace(tmp, index_dir / name)
     except BaseException:

@@ -105,7 +105,16 @@ def test_a_ray_build_survives_a_killed_worker_and_equals_a_local_build(
 
     from index.build import build_index
 
-    build_index([ROOT / "seeds"], local_ix, real_encoder)
+    # Each actor embeds on one thread; bf16 sums differ by ~1e-5 between one and two threads,
+    # enough to swap near-tied passages, so the local build runs on one thread too: the same
+    # batches (index.build orders texts by tokens before either cuts them) on the same
+    # arithmetic give the same vectors.
+    threads = real_encoder.document_threads
+    real_encoder.document_threads = 1
+    try:
+        build_index([ROOT / "seeds"], local_ix, real_encoder)
+    finally:
+        real_encoder.document_threads = threads
     a, b = load_index(ray_ix), load_index(local_ix)
     assert a.manifest["counts"] == b.manifest["counts"]
     assert [x.id for x in a.articles] == [x.id for x in b.articles]
