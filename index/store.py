@@ -112,25 +112,31 @@ def default_index_dir() -> Path:
 
 
 class TextStore:
-    """A segment's article texts: texts.bin memory-mapped, a text decoded when asked for (the
-    last few hundred kept decoded: a question reads the same articles many times)."""
+    """A segment's article texts: texts.bin read with pread when a text is asked for (the last
+    few hundred kept decoded: a question reads the same articles many times). Not mapped: a
+    page fault on a mapping also maps the neighbouring pages the page cache holds, and over a
+    million articles the texts read by 900 questions would stay resident in the process."""
 
     def __init__(self, path: Path, offsets: np.ndarray) -> None:
         self.path, self.offsets = path, offsets
-        self._map: mmap.mmap | bytes | None = None
+        self._fd: int | None = None
         self.text = functools.lru_cache(maxsize=512)(self._read)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     def _read(self, row: int) -> str:
-        if self._map is None:
-            with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-                if size and hasattr(mmap, "MADV_RANDOM"):
-                    self._map.madvise(mmap.MADV_RANDOM)
-        return self._map[self.offsets[row] : self.offsets[row + 1]].decode("utf-8")
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        data = os.pread(self._fd, end - start, start)
+        if len(data) != end - start:
+            raise OSError(f"{self.path} is shorter than its offsets say")
+        return data.decode("utf-8")
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
 
 
 class StoredArticle(Article):

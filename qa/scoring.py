@@ -24,6 +24,7 @@ from index.articles import title_from_lead
 from index.lexical import WORD, fold, is_stopword, normalize
 from index.store import Index
 from index.translit import arabic_skeletons, latin_skeletons
+from index.vectors import read_rows
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ class QuestionScorer:
         """Scored sentences, in the order of `rows`."""
         if not rows:
             return []
-        cosines = (self.index.sent_vectors[rows] @ self.vector).tolist()
+        cosines = (read_rows(self.index.sent_vectors, rows) @ self.vector).tolist()
         out = []
         for row, cos in zip(rows, cosines, strict=True):
             text = sentence_text(self.index, row)

@@ -43,6 +43,29 @@ def test_ivf_reaches_the_recall_it_was_calibrated_for_and_respects_a_mask():
     assert isinstance(small, faiss.IndexFlatIP) and small.ntotal == 500
 
 
+def test_a_deep_search_reads_a_bounded_number_of_rows_and_keeps_the_exact_head():
+    """A retrieval asks the sentence index for 1,000 rows: only the EXACT_ROWS best by their
+    codes are read back and re-scored, yet its first ten are the exact search's."""
+    x = clustered(20000)
+    queries = clustered(50, seed=1)
+    index = vector_search.build_vector_index(x, flat_max=1000, queries=queries)
+
+    class Counting(np.ndarray):
+        read = 0
+
+        def __getitem__(self, rows):
+            Counting.read += int(np.size(rows)) if not isinstance(rows, slice) else 0
+            return np.asarray(x)[rows]
+
+    counted = x.view(Counting)
+    k = 1000
+    _, rows = vector_search.search(index, queries, k, vectors=counted)
+    assert Counting.read <= len(queries) * vector_search.EXACT_ROWS
+    assert (rows >= 0).all() and all(len(set(r.tolist())) == k for r in rows)
+    exact = vector_search._exact_top(x, queries, 10)
+    assert vector_search.recall(rows[:, :10], exact) >= vector_search.RECALL
+
+
 def write_corpus(folder, n=240):
     rng = np.random.default_rng(3)
     folder.mkdir(parents=True)
@@ -93,3 +116,21 @@ def test_an_index_past_the_bound_answers_like_exact_search(tmp_path, monkeypatch
 def test_tiny_and_empty_vector_sets_stay_exact(n):
     index = vector_search.build_vector_index(clustered(n) if n else np.zeros((0, 32), np.float32))
     assert isinstance(index, faiss.IndexFlatIP) and index.ntotal == n
+
+
+def test_rows_of_a_large_mapped_file_are_read_exactly(tmp_path, monkeypatch):
+    """Past the exact bound, rows are read with pread (in runs of consecutive rows), in the
+    order asked, duplicates included; small arrays are indexed as they are."""
+    monkeypatch.setattr(vector_search, "FLAT_MAX", 50)
+    x = clustered(300, d=8)
+    np.save(tmp_path / "v.npy", x)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    rows = np.array([7, 8, 9, 299, 0, 8, 150, 151, 3])
+    calls = []
+    real = vector_search.os.pread
+    monkeypatch.setattr(vector_search.os, "pread", lambda *a: calls.append(a) or real(*a))
+    got = vector_search.read_rows(mapped, rows)
+    assert len(calls) == 6  # 0 | 3 | 7-8 | 8-9 | 150-151 | 299
+    assert got.dtype == np.float32 and np.array_equal(got, x[rows])
+    assert np.array_equal(vector_search.read_rows(mapped, []), x[:0])
+    assert np.array_equal(vector_search.read_rows(x[:40], [1, 2]), x[[1, 2]])
