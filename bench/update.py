@@ -62,6 +62,14 @@ def change_one_add_one(corpus: Path) -> None:
     (corpus / "bench-added-1.txt").write_text(added, encoding="utf-8")
 
 
+def write_result(result: dict, out: Path) -> None:
+    for k, v in result.items():
+        print(f"{k:34} {v}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("corpus", type=Path, nargs="?", help="a folder of articles, or a .jsonl dump")
@@ -150,11 +158,7 @@ def main() -> None:
             statistics.median(r["seconds"] - r["embedding_s"] for r in runs), 2
         ),
     )
-    for k, v in result.items():
-        print(f"{k:34} {v}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(result, args.out)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -217,11 +221,7 @@ def by_id(args, encoder) -> None:
         update_bytes_written=runs[0]["bytes_written"],
         update_share_of_index=round(runs[0]["bytes_written"] / size, 6),
     )
-    for k, v in result.items():
-        print(f"{k:34} {v}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(result, args.out)
     shutil.rmtree(work, ignore_errors=True)
 
 

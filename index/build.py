@@ -443,10 +443,18 @@ def _to_merge(old: Index, keep: np.ndarray, new_chunks: int) -> set[int]:
         for i, seg in enumerate(old.segments)
         if resign or seg.legacy or live[i] * 2 < len(seg.live_chunks)
     }
+    return log_merge(live, merge, new_chunks, MERGE_FACTOR)
+
+
+def log_merge(live: list[int], merge: set[int], new_chunks: int, factor: int) -> set[int]:
+    """`merge` (segment positions) grown by the log merge policy: while `factor` segments,
+    counting the new one, share the new one's size class (`live` chunks per segment), they
+    join it, cascading up the classes."""
+    merge = set(merge)
     size = new_chunks + sum(live[i] for i in merge)
     while size:
         peers = {i for i in range(len(live)) if i not in merge and _level(live[i]) == _level(size)}
-        if len(peers) + 1 < MERGE_FACTOR:
+        if len(peers) + 1 < factor:
             break
         merge |= peers
         size += sum(live[i] for i in peers)

@@ -38,11 +38,11 @@ from index.build import (
     Embed,
     Progress,
     _build_lock,
-    _level,
     _Pending,
     _Plan,
     _write_new_segment,
     embed_pending,
+    log_merge,
     reuse_problem,
 )
 from index.catalog import Catalog
@@ -353,14 +353,7 @@ def _to_merge(segs: list[_Seg], live: list[int], new_chunks: int) -> set[int]:
     """The build's merge policy (index.build._to_merge) over segments known by their keys:
     more than half of a segment's chunks deleted, or MERGE_FACTOR segments of a size class."""
     merge = {i for i, seg in enumerate(segs) if live[i] * 2 < seg.entry["chunks"]}
-    size = new_chunks + sum(live[i] for i in merge)
-    while size:
-        peers = {i for i in range(len(live)) if i not in merge and _level(live[i]) == _level(size)}
-        if len(peers) + 1 < MERGE_FACTOR:
-            break
-        merge |= peers
-        size += sum(live[i] for i in peers)
-    return merge
+    return log_merge(live, merge, new_chunks, MERGE_FACTOR)
 
 
 class _Layout:
