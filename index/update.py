@@ -92,6 +92,24 @@ def update_index(
             f"article {both[0]!r} is both added and removed; the index was not changed; "
             "add it or remove it"
         )
+    read_manifest(index_dir)  # no index: say so before taking the lock
+    try:
+        with _build_lock(index_dir):
+            # read under the lock: a build that committed meanwhile is what this one extends
+            manifest = _updatable(index_dir, encoder, settings)
+            return _update_locked(
+                index_dir, manifest, encoder, articles, skipped, remove, add, settings,
+                progress, embed, started,
+            )  # fmt: skip
+    except OSError as exc:  # disk full, read-only folder, ...: the old index is untouched
+        raise BuildError(
+            f"the update could not write to {index_dir} ({exc.strerror or exc}); the index was "
+            "not changed; free space or fix permissions and try again"
+        ) from exc
+
+
+def _updatable(index_dir: Path, encoder: Encoder, settings: ChunkerSettings) -> dict:
+    """The index's manifest, if its rows can be kept as they are by an update."""
     manifest = read_manifest(index_dir)
     if manifest.get("format") != 2:
         raise BuildError(
@@ -106,17 +124,7 @@ def update_index(
             f"the index at {index_dir} cannot be updated in place ({problem}); the index was "
             f"not changed; rebuild it with `isnad index build PATH --index {index_dir}`"
         )
-    try:
-        with _build_lock(index_dir):
-            return _update_locked(
-                index_dir, manifest, encoder, articles, skipped, remove, add, settings,
-                progress, embed, started,
-            )  # fmt: skip
-    except OSError as exc:  # disk full, read-only folder, ...: the old index is untouched
-        raise BuildError(
-            f"the update could not write to {index_dir} ({exc.strerror or exc}); the index was "
-            "not changed; free space or fix permissions and try again"
-        ) from exc
+    return manifest
 
 
 @dataclass
@@ -167,6 +175,11 @@ def _update_locked(
     fresh, dupes = _drop_known_texts(segs, fresh, set(gone))
     skipped = skipped + dupes
     added = [a.id for a, _ in fresh if a.id not in found]
+    # a changed article whose new text another article already has is gone, as a build that
+    # loads the other first would leave it out
+    kept_ids = {a.id for a, _ in fresh}
+    removed = remove + [i for i in changed if i not in kept_ids]
+    changed = [i for i in changed if i in kept_ids]
     if not fresh and not gone:
         return _report(index_dir, manifest, [], [], [], unchanged, 0, 0, skipped, started, 0, 0)
 
@@ -263,7 +276,7 @@ def _update_locked(
     commit(index_dir, updated)
     pending.clear()
     return _report(
-        index_dir, updated, added, changed, remove, unchanged, embedded, resumed, skipped,
+        index_dir, updated, added, changed, removed, unchanged, embedded, resumed, skipped,
         started, written, len(merge),
     )  # fmt: skip
 

@@ -237,3 +237,27 @@ def test_cli_add_and_remove(tmp_path, monkeypatch):
     out = run("index", "remove", "nope", "--index", str(ix_dir))
     assert out.exit_code == 1 and "no article 'nope'" in out.output
     assert len(out.output.strip().splitlines()) == 1
+
+
+def test_an_update_waits_for_no_one_and_changes_nothing_while_a_build_runs(tmp_path):
+    from index.build import _build_lock
+
+    corpus = write_jsonl(tmp_path / "c", 4)
+    ix_dir = tmp_path / "ix"
+    build_index([corpus], ix_dir, FakeEncoder())
+    manifest = (ix_dir / "manifest.json").read_bytes()
+    with _build_lock(ix_dir), pytest.raises(BuildError, match="another build is running"):
+        update_index(ix_dir, FakeEncoder(), remove=["a1"])
+    assert (ix_dir / "manifest.json").read_bytes() == manifest
+
+
+def test_a_changed_article_that_now_repeats_another_is_removed(tmp_path):
+    corpus = write_jsonl(tmp_path / "c", 4)
+    ix_dir = tmp_path / "ix"
+    build_index([corpus], ix_dir, FakeEncoder())
+    rows = records(corpus / "news.jsonl")
+    copy = dict(rows[2], id="a1", title=rows[1]["title"])
+    report = update_index(ix_dir, FakeEncoder(), add=[write(tmp_path / "u.jsonl", [copy])])
+    assert report.changed == [] and report.removed == ["a1"]
+    assert "duplicate of article 'a2'" in report.skipped[0].reason
+    assert sorted(load_index(ix_dir).article_row) == ["a0", "a2", "a3"]
