@@ -58,6 +58,9 @@ class _TimedEncoder:
     def longest_first(self, texts, lengths=None):
         return self.encoder.longest_first(texts, lengths)
 
+    def for_documents(self, n):  # the timed encoder embeds every job itself
+        return self
+
 
 def plain_pass(encoder, corpus: Path, size: int = 600) -> dict:
     """One sentence-transformers pass over the articles' texts in `size`-character pieces."""

