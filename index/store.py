@@ -582,11 +582,16 @@ class SegmentKeys:
         self.id, self.hash = arrays["id"], arrays["hash"]
         self.text, self.line = arrays["text"], arrays["line"]
 
+    @functools.cached_property
+    def texts(self) -> TextStore | None:
+        """The segment's texts (None in segments written before texts.bin: they are inline)."""
+        if not (self.folder / "texts.bin").exists():
+            return None
+        return TextStore(self.folder / "texts.bin", np.load(self.folder / "texts.npy"))
+
     def _derive(self) -> dict[str, np.ndarray]:
         ids, hashes, texts, lines = [], [], [], []
-        store = None
-        if (self.folder / "texts.bin").exists():
-            store = TextStore(self.folder / "texts.bin", np.load(self.folder / "texts.npy"))
+        store = self.texts
         with open(self.folder / "articles.jsonl", "rb") as f:
             row, pos = 0, 0
             for raw in f:
@@ -617,22 +622,15 @@ class SegmentKeys:
 
     def article(self, row: int) -> Article:
         rec = self.record(row)
-        if "text" in rec:
-            return Article(rec["id"], rec["title"], rec["text"], rec["meta"])
-        texts = TextStore(self.folder / "texts.bin", np.load(self.folder / "texts.npy"))
-        return Article(rec["id"], rec["title"], texts._read(row), rec["meta"])
+        text = rec["text"] if "text" in rec else self.texts.text(row)
+        return Article(rec["id"], rec["title"], text, rec["meta"])
 
 
 def _save_keys(folder: Path, arrays: dict[str, np.ndarray], *, atomic: bool = False) -> None:
-    if not atomic:
+    if atomic:  # into a segment that is already part of the index
+        _replace_file(folder / "keys.npz", lambda f: np.savez(f, **arrays))
+    else:
         np.savez(folder / "keys.npz", **arrays)
-        return
-    tmp = folder / ".keys.npz.tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, folder / "keys.npz")
 
 
 def segment_bands(folder: Path) -> np.ndarray | None:
@@ -648,12 +646,7 @@ def segment_bands(folder: Path) -> np.ndarray | None:
         return None
     bands = copies.band_keys(sigs)
     try:
-        tmp = folder / ".bands.npy.tmp"
-        with open(tmp, "wb") as f:
-            np.save(f, bands)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / "bands.npy")
+        _replace_file(folder / "bands.npy", lambda f: np.save(f, bands))
     except OSError:
         pass
     return bands
@@ -752,13 +745,19 @@ def remove_stale(index_dir: Path, keep: set[str]) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    _replace_file(path, lambda f: f.write(text.encode("utf-8")))
+    _fsync_dir(path.parent)
+
+
+def _replace_file(path: Path, write) -> None:
+    """`write(binary file)` into a temporary file beside `path`, synced, then renamed over it:
+    readers see the old file or the whole new one."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        write(f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -10,7 +10,7 @@ reads only the files it is given and the ids it is told to drop:
   unchanged one is left alone, a changed one masked in its segment, a new one added;
 - the new and changed articles go into one new segment (embedded and checkpointed as a build
   does: a killed update resumes), and small segments are merged by the build's policy
-  (index.build._to_merge), loading only the segments merged (index.store.load_segments);
+  (index.build.log_merge), loading only the segments merged (index.store.load_segments);
 - wire copies are found for the new articles only: their LSH band keys against every
   segment's bands.npy, candidates checked on their shingles; clusters that lost an article are
   re-formed from their remaining members. The clusters are those a full build computes.
@@ -25,12 +25,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from index import copies
-from index.articles import READS, Article, Skipped, content_hash, load_articles, source_name
+from index.articles import Article, Skipped, content_hash, load_articles, source_name
 from index.build import (
     MERGE_FACTOR,
     BuildError,
@@ -43,6 +44,7 @@ from index.build import (
     _write_new_segment,
     embed_pending,
     log_merge,
+    no_articles,
     reuse_problem,
 )
 from index.catalog import Catalog
@@ -81,11 +83,7 @@ def update_index(
     remove = list(dict.fromkeys(remove))
     articles, skipped = load_articles(add, max_chars=max_chars) if add else ([], [])
     if add and not articles and not remove:
-        where = ", ".join(str(p) for p in add)
-        raise BuildError(
-            f"no articles found in {where} ({len(skipped)} files skipped); the index was not "
-            f"changed; {READS}"
-        )
+        raise no_articles(add, skipped)
     both = sorted({a.id for a in articles} & set(remove))
     if both:
         raise BuildError(
@@ -140,10 +138,16 @@ class _Seg:
     @classmethod
     def open(cls, index_dir: Path, entry: dict) -> _Seg:
         folder = index_dir / entry["name"]
-        keys = SegmentKeys(folder)
-        live = np.ones(len(keys.id), bool)
-        live[np.asarray(entry["deleted"], np.int64)] = False
-        return cls(folder, dict(entry, deleted=list(entry["deleted"])), keys, live)
+        return cls(
+            folder,
+            dict(entry, deleted=list(entry["deleted"])),
+            SegmentKeys(folder),
+            _live_of(entry),
+        )
+
+    @cached_property
+    def signatures(self) -> np.ndarray:
+        return np.load(self.folder / "signatures.npy", mmap_mode="r")
 
 
 def _update_locked(
@@ -194,8 +198,8 @@ def _update_locked(
     pending = _Pending(index_dir / "pending", encoder.model_id)
     embedded, resumed = embed_pending(new.texts_to_embed, pending, encoder, progress, embed)
 
-    live_chunks = [_live_chunk_count(s) for s in segs]
-    merge = _to_merge(segs, live_chunks, len(new.chunks)) if fresh or gone else set()
+    live_rows = [_live_rows(s.folder, s.entry, s.live) for s in segs]  # (chunks, sentences)
+    merge = _to_merge(segs, [c for c, _ in live_rows], len(new.chunks))
     sub = None
     plan = _Plan()
     if merge:
@@ -239,10 +243,9 @@ def _update_locked(
     )  # fmt: skip
 
     n_articles = layout.total
-    n_chunks = n_sents = 0
-    for e, m in zip(entries, layout.live, strict=True):
-        c, n = _live_rows(index_dir / e["name"], e, m)
-        n_chunks, n_sents = n_chunks + c, n_sents + n
+    new_entries = entries[len(kept) :]  # the segment written now: every row live
+    counted = [live_rows[i] for i in kept] + [(e["chunks"], e["sentences"]) for e in new_entries]
+    n_chunks, n_sents = sum(c for c, _ in counted), sum(n for _, n in counted)
     fresh_catalog = Catalog.of([a for a, _ in fresh])
     gone_catalog = Catalog.of(gone_articles)
     gone_ids = {a.id for a in gone_articles}
@@ -339,10 +342,6 @@ def _drop_known_texts(segs, fresh, gone: set[tuple[int, int]]):
         else:
             kept.append((a, h))
     return kept, dupes
-
-
-def _live_chunk_count(seg: _Seg) -> int:
-    return _live_rows(seg.folder, seg.entry, seg.live)[0]
 
 
 def _live_rows(folder: Path, entry: dict, live: np.ndarray) -> tuple[int, int]:
@@ -472,4 +471,4 @@ def _signature(where, segs, kept, new_sigs) -> np.ndarray:
     pos, r = where
     if pos == len(kept):
         return new_sigs[r]
-    return np.load(segs[kept[pos]].folder / "signatures.npy", mmap_mode="r")[r]
+    return segs[kept[pos]].signatures[r]

@@ -253,9 +253,6 @@ class Rows:
         return self[np.arange(len(self))].astype(dtype or np.float32, copy=False)
 
 
-_FILES: dict[str, int] = {}  # vector files read with pread: their descriptors, kept open
-
-
 def read_rows(vectors, rows) -> np.ndarray:
     """vectors[rows] as float32. Rows of a large memory-mapped .npy (past FLAT_MAX) are read
     with pread rather than through the map: a page fault on a mapped file also maps up to 15
@@ -269,18 +266,21 @@ def read_rows(vectors, rows) -> np.ndarray:
     mapped = isinstance(vectors, np.memmap) and vectors.filename and vectors.ndim == 2
     if not mapped or len(vectors) <= FLAT_MAX or not vectors.flags.c_contiguous or not len(rows):
         return np.asarray(vectors[rows], dtype=np.float32)
-    fd = _FILES.get(vectors.filename)
-    if fd is None:
-        fd = _FILES[vectors.filename] = os.open(vectors.filename, os.O_RDONLY)
     width = vectors.shape[1] * vectors.dtype.itemsize
     order = np.argsort(rows, kind="stable")
     ranked = rows[order]
     got = np.empty((len(rows), vectors.shape[1]), vectors.dtype)
     cuts = np.flatnonzero(np.diff(ranked) != 1) + 1
-    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(ranked)], strict=True):
-        first, n = int(ranked[lo]), int(hi - lo)
-        data = os.pread(fd, n * width, vectors.offset + first * width)
-        got[lo:hi] = np.frombuffer(data, vectors.dtype).reshape(n, -1)
+    # opened per call (microseconds, a few calls a question): a descriptor kept open would
+    # hold a merged-away segment's file on disk for the life of the server
+    fd = os.open(vectors.filename, os.O_RDONLY)
+    try:
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(ranked)], strict=True):
+            first, n = int(ranked[lo]), int(hi - lo)
+            data = os.pread(fd, n * width, vectors.offset + first * width)
+            got[lo:hi] = np.frombuffer(data, vectors.dtype).reshape(n, -1)
+    finally:
+        os.close(fd)
     out = np.empty_like(got, dtype=np.float32)
     out[order] = got
     return out
