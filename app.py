@@ -192,7 +192,7 @@ def create_app(
             articles = {a.id: a for a in live.snapshot()[0].articles}
         except IndexMissing:
             articles = {}
-        return shown(cid, turns, open_permalink(articles, query))
+        return (*shown(cid, turns, open_permalink(articles, query)), gr.Textbox(interactive=True))
 
     def on_rename(cid: str | None, title: str):
         with _as_gr_error():
@@ -290,6 +290,9 @@ def create_app(
                         placeholder="اطرح سؤالًا · Ask a question",
                         lines=1,
                         max_lines=4,
+                        # enabled by the page's restore: a question asked before the restore
+                        # had finished would have had its answer wiped off the screen by it
+                        interactive=False,
                     )
                     with gr.Accordion("تصفية · Filters", open=False, elem_id="isnad-filters"):
                         with gr.Row():
@@ -359,7 +362,9 @@ def create_app(
             exported,
             api_name="export_html",
         )
-        demo.load(on_load, conversation, screen, api_name="restore").then(None, js=SCROLL_TO_MARK)
+        demo.load(on_load, conversation, [*screen, question], api_name="restore").then(
+            None, js=SCROLL_TO_MARK
+        )
         add.click(
             on_add,
             files,

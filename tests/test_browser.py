@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,29 @@ def test_html_in_an_article_shows_as_text_and_never_runs(served, browser):
     assert "<script>alert('title')</script>" in page.locator("#isnad-chat").inner_text()
     article_text = page.locator("#isnad-article").inner_text()
     assert "<img src=x onerror=alert(1)>" in article_text
+    page.close()
+
+
+def test_a_question_asked_while_the_page_restores_keeps_its_answer(served, browser, monkeypatch):
+    """The page's restore (the conversation this browser had open) must not wipe an answer
+    that came back before it: the question box is enabled only once the restore is done."""
+    url, _, _ = served
+    slow = app.open_permalink
+
+    def slow_restore(*args, **kwargs):
+        time.sleep(2.0)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(app, "open_permalink", slow_restore)
+    page = browser.new_page(viewport={"width": 1400, "height": 860})
+    page.goto(url)
+    box = page.locator("#isnad-question textarea")
+    box.fill(QUESTION)  # waits until the box is editable
+    box.press("Enter")
+    page.locator("#isnad-chat .isnad-answer").last.wait_for(timeout=30_000)
+    page.wait_for_timeout(2_500)  # past the restore, had it still been running
+    assert page.locator("#isnad-chat .isnad-answer").count() == 1
+    assert page.locator("#isnad-sources label").count() > 0
     page.close()
 
 
