@@ -268,6 +268,20 @@ def test_a_year_in_the_question_ranks_that_years_article_first(index):
         assert article_ids(answerer(index).ask(q.format(when)))[0] == expected
 
 
+def test_bm25_adds_nothing_to_passages_dated_outside_the_period_asked_about(index):
+    """The story's other years match the question's words as well as the year asked about;
+    BM25's share of the rerank goes to that year's passages and undated ones only."""
+    q = "من عيّنت وزارة الشؤون الثقافية مديرة لمهرجان قرطاج الدولي {}؟"
+    retriever = answerer(index).retriever
+
+    def boosted(question):
+        (ranking,) = retriever.rank_batch([question], 10)
+        return {index.chunk(c).article_id for c in ranking.lexical_bonus}
+
+    assert {"d2014", "d2016", "d2017"} <= boosted(q.format(""))
+    assert boosted(q.format("سنة 2014")) & {"d2014", "d2016", "d2017"} == {"d2014"}
+
+
 def test_latest_orders_passages_of_similar_relevance_newest_first(index):
     q = "من آخر من عيّنت وزارة الشؤون الثقافية مديرة لمهرجان قرطاج الدولي؟"
     plain = article_ids(answerer(index).ask(q.replace("آخر من", "من")))

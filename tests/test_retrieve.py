@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from index.build import build_index
 from index.store import load_index
+from qa.compose import ComposeSettings, candidates
 from qa.retrieve import (
     RetrievalSettings,
     Retriever,
@@ -147,3 +149,34 @@ def test_retriever_rejects_an_encoder_of_another_dimension(index):
 
     with pytest.raises(AssertionError, match="dimension"):
         Retriever(index, Wide())
+
+
+def test_bm25s_best_chunks_are_reranked_wherever_fusion_put_them(tmp_path, fake_encoder):
+    """Twelve articles share the question's common words; one holds its rare word. BM25 ranks
+    that one first, the dense sides last: it still enters the reranked head, and what BM25
+    adds to its rerank score also orders its sentences first among those to cite."""
+    places = ["دمشق", "حلب", "حمص", "حماة", "اللاذقية", "طرطوس", "درعا", "إدلب", "الرقة", "جبلة"]
+    articles = {
+        f"f{i}.txt": f"متحف {p}\n\nافتتح متحف جديد للفنون في المدينة القديمة في {p} وسط حضور "
+        "رسمي كبير.\n"
+        for i, p in enumerate(places)
+    }
+    articles["zellige.txt"] = "حرف تقليدية\n\nصناعة الزليج الفاسي تستقطب الحرفيين منذ عام 1990.\n"
+    index = make_index(tmp_path, fake_encoder, articles)
+    question = "متى افتتح متحف الزليج في المدينة القديمة؟"
+    strong = RetrievalSettings(rerank=3, w_lexical_rerank=1.0)  # BM25 decides the rerank here
+
+    def ranked(settings):
+        (ranking,) = Retriever(index, fake_encoder, settings).rank_batch([question], 3)
+        return ranking, [index.chunk(h.chunk_row).article_id for h in ranking.hits]
+
+    ranking, order = ranked(strong)
+    assert ranking.hits[0].lexical > 0 and order[0] == "zellige.txt"
+    assert ranked(replace(strong, lexical_head=0))[1][0] != "zellige.txt"  # never reranked
+    best = candidates(ranking, ComposeSettings())[0]
+    assert index.articles[int(index.sent_article[best.row])].id == "zellige.txt"
+    # by default BM25 adds at most w_lexical_rerank, and only to chunks it matched
+    ranking, _ = ranked(RetrievalSettings())
+    assert ranking.lexical_bonus and all(
+        0 < b <= RetrievalSettings().w_lexical_rerank for b in ranking.lexical_bonus.values()
+    )
