@@ -215,8 +215,8 @@ def test_a_date_filter_from_the_page_narrows_the_answer_and_says_when_nothing_ma
     page.locator("#isnad-filters").get_by_text("تصفية · Filters").click()
     until = page.locator("#isnad-until input, #isnad-until textarea").first
     until.wait_for(timeout=10_000)
-    # the boxes show the index's own first and last dates
-    assert until.get_attribute("placeholder") == "2025-07-01"
+    # the boxes show the index's own first and last dates (filled by a page-load event: wait)
+    sync_api.expect(until).to_have_attribute("placeholder", "2025-07-01", timeout=10_000)
     until.fill("2010-01-01")
     box = page.locator("#isnad-question textarea")
     box.fill(QUESTION)
