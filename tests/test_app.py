@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 import app
+import ui.live as ui_live
+import ui.uploads as ui_uploads
 from index.articles import Article
 from index.build import build_index
 from index.store import load_index, read_manifest
@@ -437,6 +439,50 @@ def test_upload_is_indexed_with_progress(live, tmp_path):
     message = add_files(live, live.sources[-1], [(other, "en.txt")])
     assert "en-2.txt: 1 article (another en.txt exists)" in message
     assert "en-2.txt" in live.snapshot()[0].article_row
+
+
+def test_an_upload_reads_only_its_own_file_and_indexes_as_a_rebuild_would(
+    live, tmp_path, monkeypatch, fake_encoder
+):
+    """An upload adds its articles by id (index.update): no source is read again and nothing
+    rebuilt, which on a 10k-article index took seconds; a later rebuild finds nothing to do."""
+    src = tmp_path / "carthage.txt"
+    src.write_text(NEW_ARTICLE, encoding="utf-8")
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("an upload rebuilt the index")
+
+    read, load = [], ui_uploads.load_articles
+
+    def spy(paths, *args, **kwargs):
+        read.extend(Path(p) for p in paths)
+        return load(paths, *args, **kwargs)
+
+    monkeypatch.setattr(ui_live, "build_index", no_rebuild)
+    monkeypatch.setattr(ui_uploads, "load_articles", spy)
+    add_files(live, live.sources[-1], [(src, "carthage.txt")])
+    assert read == [src]  # duplicates were checked against the index, not the sources
+    assert "carthage.txt" in live.snapshot()[0].article_row
+    monkeypatch.undo()
+    fresh = build_index(live.sources, tmp_path / "fresh", fake_encoder)
+    counts = [read_manifest(d)["counts"] for d in (live.index_dir, tmp_path / "fresh")]
+    assert [{k: v for k, v in c.items() if k != "segments"} for c in counts] == [
+        {k: v for k, v in counts[1].items() if k != "segments"}
+    ] * 2
+    assert counts[0]["segments"] == 2  # the upload's own segment, beside the first
+    again = live.rebuild()
+    assert (again.added, again.changed, again.removed, again.texts_embedded) == ([], [], [], 0)
+    assert again.articles == fresh.articles
+
+
+def test_the_first_upload_builds_the_index(tmp_path, fake_encoder):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    live = LiveIndex(tmp_path / "ix", [uploads], fake_encoder)
+    src = tmp_path / "carthage.txt"
+    src.write_text(NEW_ARTICLE, encoding="utf-8")
+    assert "Index: 1 article" in add_files(live, uploads, [(src, "carthage.txt")])
+    assert list(live.snapshot()[0].article_row) == ["carthage.txt"]
 
 
 def test_two_uploads_that_repeat_each_other_are_refused_together(live, tmp_path):

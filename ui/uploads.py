@@ -20,6 +20,7 @@ from pathlib import Path
 
 from index.articles import FEED_TYPES, FILE_TYPES, Article, load_articles, text_key
 from index.build import BuildReport
+from index.store import IndexMissing
 from ui.live import LiveIndex
 
 UPLOAD_TYPES = FILE_TYPES
@@ -125,7 +126,7 @@ def add_files(
     """
     if not files:
         raise UploadError(f"choose files first ({ACCEPTED})")
-    known = load_articles([s for s in live.sources if isinstance(s, Path) and s.exists()])[0]
+    known = indexed_articles(live)
     taken = {a.id for a in known}  # a .txt/.md upload's id is its name: keep names unique
     new, notes = [], []
     for path, name in files:
@@ -136,13 +137,24 @@ def add_files(
         articles = check_upload(path, name, known)
         known += articles  # also catches two new files that repeat each other
         new.append((path, name, len(articles)))
+    saved = []
     for path, name, count in new:
         dest, _ = save_upload(path, name, upload_dir, taken)
+        saved.append(dest)
         wanted = safe_filename(name)
         renamed = "" if dest.name == wanted else f" (another {wanted} exists)"
         notes.append(f"{dest.name}: {_n(count, 'article')}{renamed}")
-    report = live.rebuild(progress)
+    report = live.add(saved, progress) if saved else live.rebuild(progress)
     return "; ".join(notes) + f". Index: {build_summary(report)}"
+
+
+def indexed_articles(live: LiveIndex) -> list[Article]:
+    """The articles an upload must not repeat: the index's (no need to read every source
+    again), or the sources' where there is no index yet."""
+    try:
+        return list(live.snapshot()[0].articles)
+    except IndexMissing:
+        return load_articles([s for s in live.sources if isinstance(s, Path) and s.exists()])[0]
 
 
 def _same_file(path: Path, dest: Path) -> bool:
