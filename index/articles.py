@@ -75,15 +75,36 @@ def load_articles(
         if i not in urls and not path.exists():
             raise ArticleError(f"no such file or folder: {path}")
     loader = _Loader(max_chars)
+    seen: set[Path] = set()  # a file reached twice (listed, and under a listed folder) loads once
     for i, path in enumerate(paths):
         if i in urls:
             loader.load_url(path)
         elif path.is_dir():
             for file, rel in _walk(path, loader.skipped):
-                loader.load_file(file, rel)
-        else:
+                if _first_time(file, seen):
+                    loader.load_file(file, rel)
+        elif _first_time(path, seen):
             loader.load_file(path, path.name)
     return loader.articles, loader.skipped
+
+
+def _first_time(file: Path, seen: set[Path]) -> bool:
+    key = file.resolve()
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def covered(path: str | Path, sources: Sequence[str]) -> bool:
+    """Whether `path` (as source_name records it) is one of `sources` or under a folder of
+    them: a manifest need not list it again."""
+    name = source_name(path)
+    if name in sources:
+        return True
+    if isinstance(as_source(name), str):  # a URL: only itself covers it
+        return False
+    return any(Path(name).is_relative_to(s) for s in sources if isinstance(as_source(s), Path))
 
 
 def as_source(source: str | Path) -> str | Path:

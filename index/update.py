@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from index import copies
-from index.articles import Article, Skipped, content_hash, load_articles, source_name
+from index.articles import Article, Skipped, content_hash, covered, load_articles, source_name
 from index.build import (
     MERGE_FACTOR,
     BuildError,
@@ -265,7 +265,7 @@ def _update_locked(
     updated = dict(manifest)
     updated.update(
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        sources=list(dict.fromkeys(manifest.get("sources", []) + [source_name(p) for p in add])),
+        sources=_sources_after(manifest.get("sources", []), add),
         counts=counts,
         segments=entries,
         copy_clusters=pairs,
@@ -472,3 +472,14 @@ def _signature(where, segs, kept, new_sigs) -> np.ndarray:
     if pos == len(kept):
         return new_sigs[r]
     return segs[kept[pos]].signatures[r]
+
+
+def _sources_after(sources: list[str], add: Sequence[str | Path]) -> list[str]:
+    """The manifest's sources with the added paths that no source covers yet (a web-UI upload
+    lands in a folder that is a source already: listed twice, a rebuild from the manifest's
+    sources would have reported it a duplicate)."""
+    out = list(sources)
+    for path in add:
+        if not covered(path, out):
+            out.append(source_name(path))
+    return out

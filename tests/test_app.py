@@ -473,6 +473,12 @@ def test_an_upload_reads_only_its_own_file_and_indexes_as_a_rebuild_would(
     again = live.rebuild()
     assert (again.added, again.changed, again.removed, again.texts_embedded) == ([], [], [], 0)
     assert again.articles == fresh.articles
+    # the uploads folder is a source already: the manifest does not list the file again, so a
+    # server restarted on the manifest's sources rebuilds without "duplicate id" complaints
+    sources = read_manifest(live.index_dir)["sources"]
+    assert sources == [str(s.resolve()) for s in live.sources]
+    restarted = LiveIndex(live.index_dir, [Path(s) for s in sources], fake_encoder)
+    assert restarted.rebuild().skipped == []
 
 
 def test_the_first_upload_builds_the_index(tmp_path, fake_encoder):

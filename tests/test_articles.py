@@ -9,6 +9,7 @@ from index.articles import (
     Article,
     ArticleError,
     content_hash,
+    covered,
     load_articles,
     make_title,
     title_from_lead,
@@ -242,6 +243,24 @@ def test_several_paths_at_once_and_missing_path_refuses(tmp_path):
     assert [a.id for a in articles] == ["x.txt", "two.md"]
     with pytest.raises(ArticleError, match="no such file or folder: .*nope"):
         load_articles([tmp_path / "one", tmp_path / "nope"])
+
+
+def test_a_file_reached_twice_is_loaded_once(tmp_path):
+    """Listed, and under a listed folder (an upload added by id keeps its folder as the
+    source): one article, no duplicate to report."""
+    write(tmp_path / "one" / "x.txt", "one")
+    twice = [tmp_path / "one", tmp_path / "one" / "x.txt", tmp_path / "one" / ".." / "one"]
+    assert load_articles(twice) == load_articles([tmp_path / "one"])
+    assert [a.id for a in load_articles(twice)[0]] == ["x.txt"]
+
+
+def test_a_source_covers_itself_and_what_is_under_it(tmp_path):
+    folder = str(tmp_path.resolve() / "up")
+    assert covered(tmp_path / "up" / "a.txt", [folder])
+    assert covered(tmp_path / "up", [folder])
+    assert not covered(tmp_path / "upper.txt", [folder])  # a prefix of the name is not a folder
+    assert covered("https://example.com/feed.xml", ["https://example.com/feed.xml"])
+    assert not covered("https://example.com/feed.xml", [folder])
 
 
 def test_unsafe_ids_are_skipped(tmp_path):
