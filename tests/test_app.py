@@ -10,6 +10,7 @@ import functools
 import html
 import json
 import re
+import shutil
 import socket
 import threading
 from dataclasses import replace
@@ -429,7 +430,7 @@ def test_upload_is_indexed_with_progress(live, tmp_path):
     assert (live.sources[-1] / "carthage.txt").read_text(encoding="utf-8") == NEW_ARTICLE
     assert "carthage.txt" in live.snapshot()[0].article_row
     again = add_files(live, live.sources[-1], [(src, "carthage.txt")])
-    assert "already uploaded" in again
+    assert again == "carthage.txt: already uploaded. Index: 4 articles, 4 chunks, unchanged."
     status = render_status(live.index_dir)
     assert '<td dir="auto">4</td>' in status
     assert '<td dir="auto">2 (0 replaced or removed' in status  # the upload: a segment of its own
@@ -488,6 +489,12 @@ def test_the_first_upload_builds_the_index(tmp_path, fake_encoder):
     src = tmp_path / "carthage.txt"
     src.write_text(NEW_ARTICLE, encoding="utf-8")
     assert "Index: 1 article" in add_files(live, uploads, [(src, "carthage.txt")])
+    assert list(live.snapshot()[0].article_row) == ["carthage.txt"]
+    # uploaded before, and the index removed since: the same upload builds it again
+    shutil.rmtree(tmp_path / "ix")
+    live = LiveIndex(tmp_path / "ix", [uploads], fake_encoder)
+    again = add_files(live, uploads, [(src, "carthage.txt")])
+    assert again.startswith("carthage.txt: already uploaded. Index: 1 article, 1 chunk (")
     assert list(live.snapshot()[0].article_row) == ["carthage.txt"]
 
 

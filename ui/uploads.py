@@ -144,8 +144,15 @@ def add_files(
         wanted = safe_filename(name)
         renamed = "" if dest.name == wanted else f" (another {wanted} exists)"
         notes.append(f"{dest.name}: {_n(count, 'article')}{renamed}")
-    report = live.add(saved, progress) if saved else live.rebuild(progress)
-    return "; ".join(notes) + f". Index: {build_summary(report)}"
+    if saved:
+        summary = build_summary(live.add(saved, progress))
+    else:  # every file was uploaded before: nothing new to index
+        try:
+            index = live.snapshot()[0]
+            summary = f"{_n(len(index.articles), 'article')}, {_n(len(index), 'chunk')}, unchanged."
+        except IndexMissing:  # uploaded before the index was removed: build it again
+            summary = build_summary(live.rebuild(progress))
+    return "; ".join(notes) + f". Index: {summary}"
 
 
 def indexed_articles(live: LiveIndex) -> list[Article]:
