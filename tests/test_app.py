@@ -430,7 +430,7 @@ def test_upload_is_indexed_with_progress(live, tmp_path):
     assert (live.sources[-1] / "carthage.txt").read_text(encoding="utf-8") == NEW_ARTICLE
     assert "carthage.txt" in live.snapshot()[0].article_row
     again = add_files(live, live.sources[-1], [(src, "carthage.txt")])
-    assert again == "carthage.txt: already uploaded. Index: 4 articles, 4 chunks, unchanged."
+    assert again.startswith("carthage.txt: already uploaded. Index: 4 articles, 4 chunks (0 texts")
     status = render_status(live.index_dir)
     assert '<td dir="auto">4</td>' in status
     assert '<td dir="auto">2 (0 replaced or removed' in status  # the upload: a segment of its own
@@ -480,6 +480,16 @@ def test_an_upload_reads_only_its_own_file_and_indexes_as_a_rebuild_would(
     assert sources == [str(s.resolve()) for s in live.sources]
     restarted = LiveIndex(live.index_dir, [Path(s) for s in sources], fake_encoder)
     assert restarted.rebuild().skipped == []
+
+
+def test_uploading_again_indexes_a_file_whose_indexing_failed(live, tmp_path):
+    src = tmp_path / "carthage.txt"
+    src.write_text(NEW_ARTICLE, encoding="utf-8")
+    shutil.copy(src, live.sources[-1] / "carthage.txt")  # saved, then the indexing failed
+    assert "carthage.txt" not in live.snapshot()[0].article_row
+    message = add_files(live, live.sources[-1], [(src, "carthage.txt")])
+    assert message.startswith("carthage.txt: already uploaded. Index: 4 articles")
+    assert "carthage.txt" in live.snapshot()[0].article_row
 
 
 def test_the_first_upload_builds_the_index(tmp_path, fake_encoder):

@@ -119,40 +119,34 @@ def add_files(
     files: Sequence[tuple[Path, str]],
     progress: Callable[[int, int], None] | None = None,
 ) -> str:
-    """Check every (path, original name), save them into upload_dir, rebuild; a summary line.
+    """Check every (path, original name), save them into upload_dir, add them to the index
+    (LiveIndex.add); a summary line.
 
     All files are checked before any is saved: one bad file and nothing changes. A file
-    already uploaded with the same bytes is left as it is.
+    already uploaded with the same bytes is left as it is, and indexed again (nothing to do
+    unless its indexing had failed).
     """
     if not files:
         raise UploadError(f"choose files first ({ACCEPTED})")
     known = indexed_articles(live)
     taken = {a.id for a in known}  # a .txt/.md upload's id is its name: keep names unique
-    new, notes = [], []
+    new, notes, saved = [], [], []
     for path, name in files:
         path, dest = Path(path), upload_dir / safe_filename(name)
         if _same_file(path, dest):
             notes.append(f"{dest.name}: already uploaded")
+            saved.append(dest)  # indexed again: a no-op, unless its indexing failed last time
             continue
         articles = check_upload(path, name, known)
         known += articles  # also catches two new files that repeat each other
         new.append((path, name, len(articles)))
-    saved = []
     for path, name, count in new:
         dest, _ = save_upload(path, name, upload_dir, taken)
         saved.append(dest)
         wanted = safe_filename(name)
         renamed = "" if dest.name == wanted else f" (another {wanted} exists)"
         notes.append(f"{dest.name}: {_n(count, 'article')}{renamed}")
-    if saved:
-        summary = build_summary(live.add(saved, progress))
-    else:  # every file was uploaded before: nothing new to index
-        try:
-            index = live.snapshot()[0]
-            summary = f"{_n(len(index.articles), 'article')}, {_n(len(index), 'chunk')}, unchanged."
-        except IndexMissing:  # uploaded before the index was removed: build it again
-            summary = build_summary(live.rebuild(progress))
-    return "; ".join(notes) + f". Index: {summary}"
+    return "; ".join(notes) + f". Index: {build_summary(live.add(saved, progress))}"
 
 
 def indexed_articles(live: LiveIndex) -> list[Article]:
