@@ -36,6 +36,9 @@ model_option = click.option(
     envvar="ISNAD_MODEL",
     help="A sentence-transformers model path or name (default: the bundled multilingual e5).",
 )
+max_chars_option = click.option(
+    "--max-chars", default=1_000_000, show_default=True, help="Longest article kept."
+)
 
 
 def _fail(exc: Exception) -> None:
@@ -96,7 +99,7 @@ def index_group() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @index_option
 @model_option
-@click.option("--max-chars", default=1_000_000, show_default=True, help="Longest article kept.")
+@max_chars_option
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @click.option(
     "--ray",
@@ -169,7 +172,7 @@ def _print_report(report, as_json: bool) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @index_option
 @model_option
-@click.option("--max-chars", default=1_000_000, show_default=True, help="Longest article kept.")
+@max_chars_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def index_add(paths, index_dir, model, max_chars, as_json) -> None:
     """Add the articles in PATHS to the index, or replace those whose id it already holds,

@@ -185,11 +185,11 @@ def test_a_question_asked_while_the_page_restores_keeps_its_answer(served, brows
     """The page's restore (the conversation this browser had open) must not wipe an answer
     that came back before it: the question box is enabled only once the restore is done."""
     url, _, _ = served
-    slow = app.open_permalink
+    original = app.open_permalink
 
     def slow_restore(*args, **kwargs):
         time.sleep(2.0)
-        return slow(*args, **kwargs)
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(app, "open_permalink", slow_restore)
     page = browser.new_page(viewport={"width": 1400, "height": 860})
