@@ -32,11 +32,10 @@ from index.store import (
     default_index_dir,
     read_manifest,
 )
-from qa.abstain import AbstainModelError
 from qa.answer import QuestionError
+from qa.calibration import CalibrationError
 from qa.export import DEFAULT_BASE_URL
 from qa.filters import FilterError, parse_filters
-from qa.shift import QueryShiftError
 from ui.conversations import ConversationError, Conversations
 from ui.live import LiveIndex, ask
 from ui.render import (
@@ -58,8 +57,7 @@ EXPECTED = (
     ArticleError,
     EncoderError,
     IndexError_,
-    AbstainModelError,
-    QueryShiftError,
+    CalibrationError,
 )
 _PROGRESS = gr.Progress()  # a marker: Gradio hands each call its own tracker
 

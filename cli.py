@@ -313,10 +313,9 @@ def ask(
     may carry the same keys ("since", "until", "source", "category"), which then replace them.
     """
     from index.store import load_index
-    from qa.abstain import AbstainModelError
     from qa.answer import Answerer, QuestionError, format_answer
+    from qa.calibration import CalibrationError
     from qa.filters import FilterError, parse_filters
-    from qa.shift import QueryShiftError
 
     if (question is None) == (questions_file is None):
         _fail(
@@ -338,7 +337,7 @@ def ask(
         encoder = _light_encoder(model)
         index = load_index(index_dir or default_index_dir(), encoder_model_id=encoder.model_id)
         answerer = Answerer(index, encoder, k=k)
-    except (*EXPECTED, AbstainModelError, QueryShiftError, OSError) as exc:
+    except (*EXPECTED, CalibrationError, OSError) as exc:
         _fail(exc)
     if warning := answerer.calibration_warning():
         click.echo(f"isnad: note: {warning}", err=True)
@@ -463,8 +462,7 @@ def serve(index_dir, model, host, port, sources, auth_file) -> None:
         _fail(exc)
 
     import app
-    from qa.abstain import AbstainModelError
-    from qa.shift import QueryShiftError
+    from qa.calibration import CalibrationError
 
     try:
         app.main(
@@ -475,7 +473,7 @@ def serve(index_dir, model, host, port, sources, auth_file) -> None:
             model=model,
             auth=users or None,
         )
-    except (*EXPECTED, AbstainModelError, QueryShiftError) as exc:
+    except (*EXPECTED, CalibrationError) as exc:
         _fail(exc)
 
 

@@ -311,7 +311,11 @@ def main() -> None:
         default=DEFAULT_RULE,
         help='"mid-rank" (default), "slack", "balanced" or "answer-N" (see fit_model)',
     )
-    ap.add_argument("--fit", action="store_true", help="write qa/abstain_model.json")
+    ap.add_argument(
+        "--fit",
+        action="store_true",
+        help="write the abstention model and the query shift into --calibration",
+    )
     ap.add_argument(
         "--query-shift",
         choices=("crosswise", "none"),
@@ -320,12 +324,27 @@ def main() -> None:
         "none: search with their vectors as embedded",
     )
     ap.add_argument("--cache-dir", type=Path, default=None, help="where the default model is")
+    ap.add_argument(
+        "--model",
+        default=None,
+        help="a sentence-transformers model path or name (default: the bundled e5); its indexes "
+        "are built in --work, so give each model a --work of its own",
+    )
+    ap.add_argument(
+        "--calibration",
+        type=Path,
+        default=None,
+        help="the folder --fit writes to and whose abstention model is reported as shipped "
+        "(default: qa/, the default model's; another model needs one: qa.calibration)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "answers.json")
     args = ap.parse_args()
 
+    from index.e5model import DEFAULT_MODEL_ID
     from index.encoder import configure_threads, load_encoder, load_light_encoder
     from qa.abstain import AbstainModelError, load_abstain_model, save_abstain_model
     from qa.answer import Answerer
+    from qa.calibration import ABSTAIN_FILE, SHIFT_FILE, SHIPPED
     from qa.shift import save_query_shift
 
     configure_threads()
@@ -334,9 +353,15 @@ def main() -> None:
     # One question at a time: FAISS's OpenMP threads cost more than they gain (14 ms -> 1.6 ms
     # for one search over 19k chunks on this 2-core machine).
     faiss.omp_set_num_threads(1)
-    encoder = load_encoder(cache_dir=args.cache_dir)
+    encoder = load_encoder(args.model, cache_dir=args.cache_dir)
+    calibration = args.calibration or SHIPPED
+    if args.fit and calibration == SHIPPED and encoder.model_id != DEFAULT_MODEL_ID:
+        sys.exit(
+            f"answers.py: --fit for {encoder.model_id} would overwrite the default model's "
+            "files in qa/; give it a folder of its own with --calibration DIR"
+        )
     try:
-        shipped = load_abstain_model()
+        shipped = load_abstain_model(calibration / ABSTAIN_FILE)
     except AbstainModelError:  # not fitted yet, or for other features: fit it with --fit
         shipped = always_answer()
     news_dir = args.work / "news"
@@ -392,16 +417,17 @@ def main() -> None:
     }
     if args.fit:
         both.notes["fitted_on"] = list(SETS)
-        save_abstain_model(both)
-        print("wrote qa/abstain_model.json (fitted on both sets)")
+        calibration.mkdir(parents=True, exist_ok=True)
+        save_abstain_model(both, calibration / ABSTAIN_FILE)
+        print(f"wrote {calibration / ABSTAIN_FILE} (fitted on both sets)")
         if args.query_shift != "none":
-            save_query_shift(set_shift(encoder, *evalsets.values()))
-            print("wrote qa/query_shift.json (fitted on both sets' question pairs)")
+            save_query_shift(set_shift(encoder, *evalsets.values()), calibration / SHIFT_FILE)
+            print(f"wrote {calibration / SHIFT_FILE} (fitted on both sets' question pairs)")
         for a in answerers.values():
             a.abstain_model = both
     arcd_ar = [q for q in evalsets["arcd"].questions if q["lang"] == "ar"]
     result["latency_torch"] = latency(answerers["arcd"], arcd_ar, args.latency_n)
-    if args.cache_dir is None:  # the default model: as `isnad ask` / `isnad serve` answer
+    if args.model is None and args.cache_dir is None:  # as `isnad ask` / `isnad serve` answer
         served = Answerer(answerers["arcd"].index, load_light_encoder(), abstain_model=both)
         result["latency"] = latency(served, arcd_ar, args.latency_n)
     else:

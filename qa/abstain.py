@@ -14,7 +14,8 @@ The weights live in qa/abstain_model.json, written by `bench/answers.py ... --fi
 and TyDi questions (Arabic and hand-translated English) asked of their own articles among 10k
 news articles (answerable) and of the news alone (not answerable). bench/answers.py reports
 them crosswise: fitted on one set, measured on the other. They hold for the model they were
-fitted with (`model_id` in the file); another embedding model needs its own fit.
+fitted with (`model_id` in the file); another embedding model needs its own fit, kept in a
+folder of its own (qa.calibration: `--calibration DIR`, then `ISNAD_CALIBRATION=DIR`).
 
 What this module does NOT do: fit the model (bench/answers.py does, with scikit-learn), or
 write the abstention text (qa.answer).
@@ -31,11 +32,12 @@ import numpy as np
 
 from index.lexical import tokenize
 from index.store import Index
+from qa.calibration import ABSTAIN_FILE, HOW, SHIPPED, CalibrationError, calibration_dir
 from qa.retrieve import Ranking
 from qa.scoring import Scored, name_coverage
 
 FORMAT = "isnad-abstain 2"
-DEFAULT_PATH = Path(__file__).with_name("abstain_model.json")
+DEFAULT_PATH = SHIPPED / ABSTAIN_FILE  # the default model's; qa.calibration for another
 FEATURES = (
     "top_dense",
     "top_dense_rel",
@@ -53,7 +55,7 @@ FEATURES = (
 )
 
 
-class AbstainModelError(Exception):
+class AbstainModelError(CalibrationError):
     """The abstention model file is missing or malformed; the message says what to run."""
 
 
@@ -193,7 +195,12 @@ class AbstainModel:
         return cls(groups, data.get("model_id", ""), data.get("notes"))
 
 
-def load_abstain_model(path: Path = DEFAULT_PATH) -> AbstainModel:
+def load_abstain_model(path: Path | None = None) -> AbstainModel:
+    """The model in `path`, by default the calibration folder's (qa.calibration)."""
+    if path is None:
+        path = calibration_dir() / ABSTAIN_FILE
+        if not path.exists():
+            raise AbstainModelError(f"no abstention model in {path.parent}; {HOW}")
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -26,6 +26,7 @@ from index.encoder import Encoder
 from index.lexical import normalize, script_of, tokenize
 from index.store import Index
 from qa.abstain import AbstainModel, features, load_abstain_model
+from qa.calibration import HOW
 from qa.compose import ComposeSettings, Span, candidates, choose_spans
 from qa.filters import Filters
 from qa.retrieve import Ranking, RetrievalSettings, Retriever
@@ -250,7 +251,7 @@ class Answerer:
         if fitted_for and fitted_for != used:
             return (
                 f"the abstention thresholds were calibrated for {fitted_for}, not {used}: "
-                "abstentions may be off; refit it with `python bench/answers.py ... --fit`"
+                f"abstentions may be off; {HOW}"
             )
         return None
 

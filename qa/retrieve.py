@@ -204,7 +204,8 @@ class Retriever:
         shift: QueryShift | None | str = "shipped",
     ) -> None:
         """`shift` (qa.shift) moves questions written in another script towards the corpus's
-        language: "shipped" loads qa/query_shift.json; None searches with vectors as embedded."""
+        language: "shipped" loads the calibration folder's (qa.calibration: qa/query_shift.json
+        unless $ISNAD_CALIBRATION names another); None searches with vectors as embedded."""
         dim = index.chunk_vectors.shape[1]
         assert encoder.dim == dim, f"encoder dimension {encoder.dim} != index dimension {dim}"
         self.index = index

@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from index.lexical import script_of
+from qa.calibration import SHIFT_FILE, SHIPPED, CalibrationError, calibration_dir
 
 FORMAT = "isnad-query-shift 1"
-DEFAULT_PATH = Path(__file__).with_name("query_shift.json")
+DEFAULT_PATH = SHIPPED / SHIFT_FILE  # the default model's; qa.calibration for another
 
 
-class QueryShiftError(Exception):
+class QueryShiftError(CalibrationError):
     """The query shift file is malformed; the message says what to run."""
 
 
@@ -106,9 +107,10 @@ def fit_query_shift(
 
 
 def load_query_shift(path: Path | None = None) -> QueryShift | None:
-    """The shift in `path` (default: the shipped qa/query_shift.json), or None where no file
-    was written."""
-    path = Path(path) if path is not None else DEFAULT_PATH
+    """The shift in `path` (default: the calibration folder's, qa.calibration), or None where
+    no file was written (a model fitted without question pairs: its questions are searched
+    as embedded)."""
+    path = Path(path) if path is not None else calibration_dir() / SHIFT_FILE
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

