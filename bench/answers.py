@@ -355,7 +355,7 @@ def main() -> None:
     faiss.omp_set_num_threads(1)
     encoder = load_encoder(args.model, cache_dir=args.cache_dir)
     calibration = args.calibration or SHIPPED
-    if args.fit and calibration == SHIPPED and encoder.model_id != DEFAULT_MODEL_ID:
+    if args.fit and calibration.resolve() == SHIPPED and encoder.model_id != DEFAULT_MODEL_ID:
         sys.exit(
             f"answers.py: --fit for {encoder.model_id} would overwrite the default model's "
             "files in qa/; give it a folder of its own with --calibration DIR"

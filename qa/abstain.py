@@ -32,12 +32,11 @@ import numpy as np
 
 from index.lexical import tokenize
 from index.store import Index
-from qa.calibration import ABSTAIN_FILE, HOW, SHIPPED, CalibrationError, calibration_dir
+from qa.calibration import ABSTAIN_FILE, HOW, CalibrationError, calibration_dir
 from qa.retrieve import Ranking
 from qa.scoring import Scored, name_coverage
 
 FORMAT = "isnad-abstain 2"
-DEFAULT_PATH = SHIPPED / ABSTAIN_FILE  # the default model's; qa.calibration for another
 FEATURES = (
     "top_dense",
     "top_dense_rel",
@@ -211,7 +210,7 @@ def load_abstain_model(path: Path | None = None) -> AbstainModel:
     return AbstainModel.from_dict(data)
 
 
-def save_abstain_model(model: AbstainModel, path: Path = DEFAULT_PATH) -> None:
+def save_abstain_model(model: AbstainModel, path: Path) -> None:
     tmp = Path(path).with_name(Path(path).name + ".tmp")
     tmp.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from index.lexical import script_of
-from qa.calibration import SHIFT_FILE, SHIPPED, CalibrationError, calibration_dir
+from qa.calibration import SHIFT_FILE, CalibrationError, calibration_dir
 
 FORMAT = "isnad-query-shift 1"
-DEFAULT_PATH = SHIPPED / SHIFT_FILE  # the default model's; qa.calibration for another
 
 
 class QueryShiftError(CalibrationError):
@@ -123,8 +122,8 @@ def load_query_shift(path: Path | None = None) -> QueryShift | None:
         raise QueryShiftError(f"the query shift {path} is not JSON ({exc}); refit it") from exc
 
 
-def save_query_shift(shift: QueryShift, path: Path | None = None) -> None:
-    path = Path(path) if path is not None else DEFAULT_PATH
+def save_query_shift(shift: QueryShift, path: Path) -> None:
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(shift.to_dict()) + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from index.encoder import Encoder, Kind
+from qa.abstain import FEATURES, AbstainModel, GroupModel
 
 
 class FakeEncoder(Encoder):
@@ -65,3 +66,12 @@ def _own_data_folder(tmp_path_factory, monkeypatch):
     """isnad's per-user data folder (conversations, uploads, the default index) is a temp folder
     in every test: nothing is read from or written to the user's own."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+
+
+def fixed_model(threshold: float, model_id: str = "fixed") -> AbstainModel:
+    """An abstention model that always answers (0.0) or never does (1.1): the calibrated one
+    is fitted to the real model's scores, not to the fake encoder's."""
+    group = GroupModel(
+        (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), (0.0,) * len(FEATURES), 0.0, threshold
+    )
+    return AbstainModel({"same": group, "cross": group}, model_id)

@@ -25,8 +25,8 @@ import ui.uploads as ui_uploads
 from index.articles import Article
 from index.build import build_index
 from index.store import load_index, read_manifest
-from qa.abstain import FEATURES, AbstainModel, GroupModel
 from qa.answer import Answer, Answerer, Citation, Copy, Passage, QuestionError
+from tests.conftest import fixed_model
 from ui.live import LiveIndex, ask
 from ui.render import (
     ABSTAIN_LABEL,
@@ -83,15 +83,6 @@ def write_corpus(root: Path, articles: dict[str, str] = ARTICLES) -> Path:
     for name, text in articles.items():
         (root / name).write_text(text, encoding="utf-8")
     return root
-
-
-def fixed_model(threshold: float) -> AbstainModel:
-    """An abstention model that always answers (0.0) or never does (1.1): the calibrated one
-    is fitted to the real model's scores, not to the fake encoder's."""
-    group = GroupModel(
-        (0.0,) * len(FEATURES), (1.0,) * len(FEATURES), (0.0,) * len(FEATURES), 0.0, threshold
-    )
-    return AbstainModel({"same": group, "cross": group}, "fixed")
 
 
 def make_live(tmp_path, encoder, threshold: float = 0.0) -> LiveIndex:
@@ -695,7 +686,7 @@ def test_status_warns_when_abstention_was_fitted_for_another_model(live, tmp_pat
     assert note and "fixed" in note and fake_encoder.model_id in note
     html = render_status(live.index_dir, note=note)
     assert "isnad-note" in html and "fitted with" not in html and "calibrated for fixed" in html
-    own = AbstainModel(fixed_model(0.0).groups, fake_encoder.model_id)
+    own = fixed_model(0.0, fake_encoder.model_id)
     matched = LiveIndex(
         live.index_dir, live.sources, fake_encoder, functools.partial(Answerer, abstain_model=own)
     )

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 import cli
 from index.build import build_index
 from index.e5model import DEFAULT_MODEL_ID
-from qa.abstain import FEATURES, AbstainModel, GroupModel, save_abstain_model
-from tests.conftest import FakeEncoder
+from qa.abstain import save_abstain_model
+from tests.conftest import FakeEncoder, fixed_model
 from tests.test_answer import write_corpus
 
 KEYS = {"id", "question", "abstained", "answer", "citations", "passages"}
@@ -97,11 +97,8 @@ def test_a_model_the_abstention_was_not_fitted_for_is_noted(index_dir):
 def fixed_calibration(folder, threshold):
     """A calibration folder for the fake model whose abstention never answers (1.1) or always
     does (0.0)."""
-    zeros = (0.0,) * len(FEATURES)
-    group = GroupModel(zeros, (1.0,) * len(FEATURES), zeros, 0.0, threshold)
-    model = AbstainModel({"same": group, "cross": group}, FakeEncoder.model_id)
     folder.mkdir(exist_ok=True)
-    save_abstain_model(model, folder / "abstain_model.json")
+    save_abstain_model(fixed_model(threshold, FakeEncoder.model_id), folder / "abstain_model.json")
     return str(folder)
 
 

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-import qa.abstain
 import qa.shift
 from index.build import build_index
+from qa.calibration import ABSTAIN_FILE, SHIPPED
 from qa.retrieve import Retriever
 from qa.shift import QueryShift, QueryShiftError, fit_query_shift, load_query_shift
 from tests.conftest import FakeEncoder
@@ -79,7 +79,7 @@ def test_saved_shift_reads_back_and_a_garbled_one_says_to_refit(tmp_path, fake_e
 def test_ask_with_a_garbled_shift_is_one_line(tmp_path, monkeypatch):
     folder = tmp_path / "calibration"
     folder.mkdir()
-    shutil.copy(qa.abstain.DEFAULT_PATH, folder)
+    shutil.copy(SHIPPED / ABSTAIN_FILE, folder)
     broken = folder / "query_shift.json"
     broken.write_text('{"format": "isnad-query-shift 1", "offset": "x"}', encoding="utf-8")
     monkeypatch.setenv("ISNAD_CALIBRATION", str(folder))
