@@ -27,6 +27,7 @@ from index.build import build_index
 from index.store import load_index, read_manifest
 from qa.answer import Answer, Answerer, Citation, Copy, Passage, QuestionError
 from tests.conftest import fixed_model
+from ui.chat_tab import filter_options
 from ui.live import LiveIndex, ask
 from ui.render import (
     ABSTAIN_LABEL,
@@ -250,12 +251,12 @@ def test_filter_controls_are_filled_from_the_index(tmp_path, fake_encoder):
     corpus = write(tmp_path / "c", RECORDS)
     build_index([corpus], tmp_path / "ix", fake_encoder)
     live = LiveIndex(tmp_path / "ix", [corpus], fake_encoder)
-    sources, categories, first, last = app.filter_options(live)
+    sources, categories, first, last = filter_options(live)
     assert sources == ["Jawhara FM", "Mosaique FM", "وكالة تونس إفريقيا للأنباء"]
     assert categories == ["culture", "localNews", "sport"]
     assert (first, last) == ("2014-03-31", "2017-03-17")
     empty = LiveIndex(tmp_path / "none", [corpus], fake_encoder)
-    assert app.filter_options(empty) == ([], [], "", "")
+    assert filter_options(empty) == ([], [], "", "")
 
 
 def test_answer_lists_numbered_sources_and_abstention_looks_different(live):

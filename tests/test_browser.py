@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import app
+import ui.chat_tab as chat_tab
 from index.build import build_index
 from index.store import load_index, read_manifest
 from qa.answer import Answerer
@@ -185,13 +186,13 @@ def test_a_question_asked_while_the_page_restores_keeps_its_answer(served, brows
     """The page's restore (the conversation this browser had open) must not wipe an answer
     that came back before it: the question box is enabled only once the restore is done."""
     url, _, _ = served
-    original = app.open_permalink
+    original = chat_tab.open_permalink
 
     def slow_restore(*args, **kwargs):
         time.sleep(2.0)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(app, "open_permalink", slow_restore)
+    monkeypatch.setattr(chat_tab, "open_permalink", slow_restore)
     page = browser.new_page(viewport={"width": 1400, "height": 860})
     page.goto(url)
     box = page.locator("#isnad-question textarea")

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-import app
 import cli
 from index.build import build_index
 from index.store import load_index
@@ -20,6 +19,7 @@ from tests.test_answer import coverage_model
 from tests.test_app import Tree, assert_direction_auto
 from tests.test_cli import run
 from tests.test_filters import RECORDS, write
+from ui.chat_tab import export_file
 from ui.conversations import ConversationError, Conversations
 from ui.live import LiveIndex, ask
 from ui.render import open_permalink
@@ -142,13 +142,13 @@ def test_the_ui_exports_a_conversation_or_one_answer(live, tmp_path):
     cid = store.create("قرطاج")
     turns = ask(live, Q1, [])
     turns = ask(live, Q2, turns)
-    path = app.export_file(store, cid, turns, "all", "markdown")
+    path = export_file(store, cid, turns, "all", "markdown")
     text = open(path, encoding="utf-8").read()
     assert text.startswith("# قرطاج") and Q1 in text and Q2 in text
-    one = open(app.export_file(store, cid, turns, "1", "html"), encoding="utf-8").read()
+    one = open(export_file(store, cid, turns, "1", "html"), encoding="utf-8").read()
     assert Q2 in one and Q1 not in one and one.startswith("<!doctype html>")
     with pytest.raises(Exception, match="nothing to export"):
-        app.export_file(store, cid, [], "all", "markdown")
+        export_file(store, cid, [], "all", "markdown")
 
 
 # --- permalinks ------------------------------------------------------------------------------
