@@ -313,8 +313,9 @@ def ask(
     may carry the same keys ("since", "until", "source", "category"), which then replace them.
     """
     from index.store import load_index
-    from qa.answer import Answerer, QuestionError, format_answer
+    from qa.answer import Answerer, QuestionError
     from qa.calibration import CalibrationError
+    from qa.export import to_text
     from qa.filters import FilterError, parse_filters
 
     if (question is None) == (questions_file is None):
@@ -351,7 +352,7 @@ def ask(
         elif fmt == "markdown":
             click.echo(_markdown([answer]), nl=False)
         else:
-            click.echo(format_answer(answer))
+            click.echo(to_text(answer))
         return
     answered = []
     for item in batch:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from qa.abstain import AbstainModel, features, load_abstain_model
 from qa.calibration import HOW
 from qa.compose import ComposeSettings, Span, candidates, choose_spans
 from qa.filters import Filters
+from qa.records import Answer, Citation, Copy, Passage
 from qa.retrieve import Ranking, RetrievalSettings, Retriever
 from qa.shift import QueryShift
 
@@ -55,130 +55,6 @@ class QuestionError(Exception):
 
 class CitationError(AssertionError):
     """A citation failed its check against the article text (a bug, raised in strict mode)."""
-
-
-@dataclass(frozen=True)
-class Copy:
-    """Another article of the same story (a wire copy, index.copies), listed, not cited."""
-
-    article_id: str
-    title: str
-    source: str | None
-    published: str | None  # ISO 8601 (index.dates), None if absent or unreadable
-    url: str | None
-
-    def to_json(self) -> dict:
-        return {
-            "article_id": self.article_id,
-            "title": self.title,
-            "source": self.source,
-            "published": self.published,
-            "url": self.url,
-        }
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    article_id: str
-    title: str
-    start: int
-    end: int
-    text: str
-    published: str | None  # ISO 8601 (index.dates), None if absent or unreadable
-    source: str | None
-    url: str | None
-    copies: tuple[Copy, ...] = ()
-
-
-@dataclass(frozen=True)
-class Passage:
-    article_id: str
-    start: int
-    end: int
-    score: float
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: str
-    abstained: bool
-    text: str
-    citations: tuple[Citation, ...]
-    passages: tuple[Passage, ...]
-
-    def to_json(self, id: str | None = None) -> dict:
-        citations = []
-        for c in self.citations:
-            citations.append(
-                {
-                    "n": c.n,
-                    "article_id": c.article_id,
-                    "title": c.title,
-                    "start": c.start,
-                    "end": c.end,
-                    "text": c.text,
-                    "published": c.published,
-                    "source": c.source,
-                    "url": c.url,
-                    "copies": [x.to_json() for x in c.copies],
-                }
-            )
-        return {
-            "id": id,
-            "question": self.question,
-            "abstained": self.abstained,
-            "answer": self.text,
-            "citations": citations,
-            "passages": [
-                {"article_id": p.article_id, "start": p.start, "end": p.end, "score": p.score}
-                for p in self.passages
-            ],
-        }
-
-
-def answer_from_json(data: dict) -> Answer:
-    """The Answer that `Answer.to_json` wrote (a stored conversation reads its answers back)."""
-    citations = tuple(
-        Citation(
-            n=c["n"],
-            article_id=c["article_id"],
-            title=c["title"],
-            start=c["start"],
-            end=c["end"],
-            text=c["text"],
-            published=c.get("published"),
-            source=c.get("source"),
-            url=c.get("url"),
-            copies=tuple(
-                Copy(x["article_id"], x["title"], x.get("source"), x.get("published"), x.get("url"))
-                for x in c.get("copies", [])
-            ),
-        )
-        for c in data["citations"]
-    )
-    passages = tuple(
-        Passage(p["article_id"], p["start"], p["end"], p["score"]) for p in data["passages"]
-    )
-    return Answer(data["question"], data["abstained"], data["answer"], citations, passages)
-
-
-def format_answer(answer: Answer) -> str:
-    """The answer for a terminal: its text, then each citation (or the closest passages)."""
-    lines = [answer.text, ""]
-    for c in answer.citations:
-        where = ", ".join(x for x in (c.source, c.published) if x)
-        lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
-        lines.append(f"    {c.article_id} [{c.start}:{c.end}]")
-        lines.append(f"    «{_one_line(c.text)}»")
-        for x in c.copies:
-            where = ", ".join(w for w in (x.source, x.published) if w)
-            lines.append(f"    also reported: {x.title}" + (f" ({where})" if where else ""))
-    if answer.abstained and answer.passages:
-        lines.append("Closest passages:")
-        for p in answer.passages[:3]:
-            lines.append(f"  - {p.article_id} [{p.start}:{p.end}] score {p.score:.3f}")
-    return "\n".join(lines).rstrip() + "\n"
 
 
 def check_question(question: str) -> str:

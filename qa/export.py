@@ -16,7 +16,7 @@ import html
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from qa.answer import Answer, Citation
+from qa.records import Answer, Citation
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860/"
 ABSTAINED = "لا تذكر المقالات إجابة · The articles do not say"
@@ -26,6 +26,24 @@ def permalink(base_url: str, article_id: str, start: int, end: int) -> str:
     """The URL that opens the UI at `article_id` with [start, end) highlighted."""
     query = urlencode({"article": article_id, "start": start, "end": end})
     return f"{base_url.rstrip('/')}/?{query}"
+
+
+def to_text(answer: Answer) -> str:
+    """The answer for a terminal: its text, then each citation (or the closest passages)."""
+    lines = [answer.text, ""]
+    for c in answer.citations:
+        where = ", ".join(x for x in (c.source, c.published) if x)
+        lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
+        lines.append(f"    {c.article_id} [{c.start}:{c.end}]")
+        lines.append(f"    «{_md_line(c.text)}»")
+        for x in c.copies:
+            where = ", ".join(w for w in (x.source, x.published) if w)
+            lines.append(f"    also reported: {x.title}" + (f" ({where})" if where else ""))
+    if answer.abstained and answer.passages:
+        lines.append("Closest passages:")
+        for p in answer.passages[:3]:
+            lines.append(f"  - {p.article_id} [{p.start}:{p.end}] score {p.score:.3f}")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def to_markdown(

@@ -22,11 +22,11 @@ from qa.answer import (
     QuestionError,
     check_question,
     follow_up_context,
-    format_answer,
     is_follow_up,
     verify,
 )
 from qa.compose import Span
+from qa.export import to_text
 
 FILES = {
     "syria.txt": "تركيا وسوريا\n\nأعلنت وزارة الدفاع التركية أن الإدارة السورية طلبت دعماً "
@@ -128,7 +128,8 @@ def test_spans_in_a_crlf_file_with_emoji_slice_the_loaded_text(answerer, index, 
 def test_meta_and_to_json_shape(answerer):
     a = answerer.ask("ارتفاع أسعار النفط بعد قرار أوبك خفض الإنتاج")
     data = a.to_json(id="q1")
-    assert list(data) == ["id", "question", "abstained", "answer", "citations", "passages"]
+    assert list(data) == ["id", "question", "abstained", "answer", "mode", "citations", "passages"]
+    assert data["mode"] == "answer" and "timeline" not in data
     assert data["id"] == "q1" and data["abstained"] is False and data["answer"] == a.text
     base = ["n", "article_id", "title", "start", "end", "text"]
     meta = ["published", "source", "url", "copies"]
@@ -167,7 +168,7 @@ def test_no_support_abstains_in_the_question_language(answerer):
     assert len(a.passages) == 5  # the closest passages are still shown
     e = answerer.ask("What is the population of Japan?")
     assert e.abstained and e.text == "The articles don't say."
-    assert "Closest passages" in format_answer(e)
+    assert "Closest passages" in to_text(e)
 
 
 @pytest.mark.parametrize("question", ["", "   \n\t", "؟؟؟ ...!", "🙂🙂", "x" * 10_000])
@@ -280,7 +281,7 @@ def test_verify_reports_each_kind_of_wrong_citation(index):
 def test_format_answer_lists_numbered_citations_with_quotes(answerer):
     a = answerer.ask("من فاز على النادي الإفريقي؟")
     assert a.citations
-    shown = format_answer(a)
+    shown = to_text(a)
     assert shown.startswith(a.text)
     for c in a.citations:
         assert f"[{c.n}] {c.title}" in shown and " ".join(c.text.split()) in shown

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.articles import Article
-from qa.answer import answer_from_json
+from qa.records import answer_from_json
 from ui.render import Turn
 
 SCHEMA = """

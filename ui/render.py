@@ -21,8 +21,8 @@ from pathlib import Path
 from index.articles import Article
 from index.dates import parse_published
 from index.store import IndexError_, embedded_with_older_recipe, read_manifest, segment_entries
-from qa.answer import Answer, Copy
 from qa.export import permalink
+from qa.records import Answer, Copy
 
 CLOSEST = 3  # passages shown with an abstention
 EXCERPT_CHARS = 300  # ... each cut to this in the chat (the article view shows all of it)
