@@ -60,13 +60,21 @@ def create_app(
     secret = _secret(store.path.with_suffix(".secret"))
 
     def answer_json(
-        question: str, since: str = "", until: str = "", source: str = "", category: str = ""
+        question: str,
+        since: str = "",
+        until: str = "",
+        source: str = "",
+        category: str = "",
+        mode: str = "auto",
     ) -> dict:
         """Stateless: one question -> the answer as JSON (text, citations with spans), from
-        the articles published since/until (YYYY-MM-DD) by `source` in `category` if given."""
+        the articles published since/until (YYYY-MM-DD) by `source` in `category` if given;
+        `mode` "timeline" tells it as a dated timeline, "answer" never does, "auto" when the
+        question asks how a story developed."""
         with as_gr_error():
             filters = parse_filters(since, until, source or None, category or None)
-            return live.snapshot()[1].ask(question, filters=filters).to_json()
+            answerer = live.snapshot()[1]
+            return answerer.ask(question, filters=filters, mode=mode or "auto").to_json()
 
     # delete_cache: uploads (kept or refused) leave Gradio's temp folder after an hour.
     with gr.Blocks(title="isnad", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:

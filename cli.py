@@ -304,13 +304,38 @@ def index_status(index_dir, as_json) -> None:
 @click.option("--until", default=None, help="Only articles published on or before YYYY-MM-DD.")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
 @click.option("--category", "categories", multiple=True, help="Only this category (repeatable).")
+@click.option(
+    "--timeline/--no-timeline",
+    default=None,
+    help="Tell the question as a dated timeline of the story's events (default: when the "
+    'question asks how something developed, e.g. «كيف تطورت ...؟», "How did ... unfold?").',
+)
+@click.option(
+    "--max-entries",
+    type=int,
+    default=None,
+    help="Events a timeline shows at most (default 12; the most relevant are kept).",
+)
 def ask(
-    question, questions_file, index_dir, model, k, as_json, fmt, since, until, sources, categories
+    question,
+    questions_file,
+    index_dir,
+    model,
+    k,
+    as_json,
+    fmt,
+    since,
+    until,
+    sources,
+    categories,
+    timeline,
+    max_entries,
 ) -> None:
     """Answer QUESTION from the index, citing exact spans of the articles.
 
     --since/--until/--source/--category narrow the articles searched; a line of --questions
-    may carry the same keys ("since", "until", "source", "category"), which then replace them.
+    may carry the same keys ("since", "until", "source", "category"), which then replace them,
+    and "mode" ("auto", "timeline" or "answer") in place of --timeline/--no-timeline.
     """
     from index.store import load_index
     from qa.answer import Answerer, QuestionError
@@ -326,6 +351,9 @@ def ask(
         )
     if k < 1:
         _fail(ValueError(f"-k must be at least 1, got {k}"))
+    if max_entries is not None and max_entries < 1:
+        _fail(ValueError(f"--max-entries must be at least 1, got {max_entries}"))
+    mode = {None: "auto", True: "timeline", False: "answer"}[timeline]
     if as_json and fmt not in (None, "json"):
         _fail(ValueError(f"--json and --format {fmt} ask for two formats; give one"))
     fmt = "json" if as_json else (fmt or "text")
@@ -344,7 +372,7 @@ def ask(
         click.echo(f"isnad: note: {warning}", err=True)
     if batch is None:
         try:
-            answer = answerer.ask(question, filters=filters)
+            answer = answerer.ask(question, filters=filters, mode=mode, max_entries=max_entries)
         except QuestionError as exc:
             _fail(exc)
         if fmt == "json":
@@ -361,7 +389,10 @@ def ask(
             continue
         try:
             own = _line_filters(item["keys"], filters)
-            answer = answerer.ask(item["question"], filters=own)
+            line_mode = item.get("mode", mode)
+            answer = answerer.ask(
+                item["question"], filters=own, mode=line_mode, max_entries=max_entries
+            )
             out = answer.to_json(id=item["id"])
             answered.append(answer)
         except (QuestionError, FilterError) as exc:
@@ -405,7 +436,10 @@ def _read_questions(path: Path) -> list[dict]:
                 items.append({"line": n, "error": f'line {n} has no "question" string'})
                 continue
             keys = {k: obj[k] for k in FILTER_KEYS if k in obj}
-            items.append({"id": obj.get("id", n), "question": obj["question"], "keys": keys})
+            item = {"id": obj.get("id", n), "question": obj["question"], "keys": keys}
+            if "mode" in obj:
+                item["mode"] = obj["mode"]
+            items.append(item)
     return items
 
 

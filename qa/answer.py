@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
 
 import numpy as np
 
@@ -28,9 +30,12 @@ from qa.abstain import AbstainModel, features, load_abstain_model
 from qa.calibration import HOW
 from qa.compose import ComposeSettings, Span, candidates, choose_spans
 from qa.filters import Filters
-from qa.records import Answer, Citation, Copy, Passage
+from qa.records import Answer, Citation, Copy, Entry, Passage
 from qa.retrieve import Ranking, RetrievalSettings, Retriever
 from qa.shift import QueryShift
+from qa.story import MODES, asks_for_story, story_topic
+from qa.timeline import TimelineSettings, lead_line, no_timeline, tell
+from qa.timeq import story_period
 
 MAX_QUESTION_CHARS = 2000
 FOLLOW_UP_WORDS = 2
@@ -109,6 +114,7 @@ class Answerer:
         compose: ComposeSettings | None = None,
         strict: bool = False,
         query_shift: QueryShift | None | str = "shipped",
+        timeline: TimelineSettings | None = None,
     ) -> None:
         assert k > 0, f"k must be positive, got {k}"
         self.index = index
@@ -118,6 +124,7 @@ class Answerer:
         )
         self.abstain_model = abstain_model or load_abstain_model()
         self.compose = compose or ComposeSettings()
+        self.timeline = timeline or TimelineSettings()
         self.strict = strict
 
     def calibration_warning(self) -> str | None:
@@ -136,17 +143,26 @@ class Answerer:
         question: str,
         history: Sequence[tuple[str, str]] = (),
         filters: Filters | None = None,
+        mode: str = "auto",
+        max_entries: int | None = None,
     ) -> Answer:
         """Answer one question, in the light of earlier turns [(question, answer text), ...],
-        from the articles `filters` (qa.filters) lets through."""
+        from the articles `filters` (qa.filters) lets through. `mode`: "auto" tells a story
+        question as a timeline (qa.story), "timeline" tries a timeline whatever the wording,
+        "answer" never does; a timeline holds at most `max_entries` events (default 12)."""
         q = check_question(question)
-        return self._answer([q], [follow_up_context(q, history)], [filters])[0]
+        settings = self._timeline_settings(mode, max_entries)
+        return self._answer([q], [follow_up_context(q, history)], [filters], [mode], settings)[0]
 
     def ask_batch(
-        self, questions: Sequence[str], filters: Sequence[Filters | None] | None = None
+        self,
+        questions: Sequence[str],
+        filters: Sequence[Filters | None] | None = None,
+        modes: Sequence[str] | None = None,
+        max_entries: int | None = None,
     ) -> list[Answer]:
-        """Answer independent questions (no history), each with its own filters (or None);
-        QuestionError names the bad question."""
+        """Answer independent questions (no history), each with its own filters (or None) and
+        mode (see ask; default "auto"); QuestionError names the bad question."""
         checked = []
         for i, q in enumerate(questions):
             try:
@@ -154,7 +170,25 @@ class Answerer:
             except QuestionError as exc:
                 raise QuestionError(f"question {i + 1}: {exc}") from exc
         filters = list(filters) if filters is not None else [None] * len(checked)
-        return self._answer(checked, [None] * len(checked), filters)
+        modes = list(modes) if modes is not None else ["auto"] * len(checked)
+        for i, mode in enumerate(modes):
+            if mode not in MODES:
+                raise QuestionError(f"question {i + 1}: unknown mode {mode!r}; use {MODES}")
+        settings = self._timeline_settings("auto", max_entries)
+        return self._answer(checked, [None] * len(checked), filters, modes, settings)
+
+    def _timeline_settings(self, mode: str, max_entries: int | None) -> TimelineSettings:
+        """The timeline settings with `max_entries`; QuestionError for a bad mode or count."""
+        if mode not in MODES:
+            raise QuestionError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        if max_entries is None:
+            return self.timeline
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise QuestionError(
+                f"a timeline shows at least one entry; got max entries {max_entries!r}, "
+                "give 1 or more (default 12)"
+            )
+        return replace(self.timeline, max_entries=max_entries)
 
     def evidence_batch(
         self,
@@ -176,22 +210,68 @@ class Answerer:
         return out
 
     def _answer(
-        self, questions: list[str], contexts: list[str | None], filters: list[Filters | None]
+        self,
+        questions: list[str],
+        contexts: list[str | None],
+        filters: list[Filters | None],
+        modes: list[str],
+        timeline: TimelineSettings,
     ) -> list[Answer]:
-        assert len(filters) == len(questions), "one Filters (or None) per question"
+        assert len(filters) == len(questions) == len(modes), "one filter and mode per question"
         masks = [f.article_mask(self.index.catalog) if f else None for f in filters]
         answers: dict[int, Answer] = {}
         for i, (q, f, m) in enumerate(zip(questions, filters, masks, strict=True)):
             if m is not None and not m.any():
                 lang = "arabic" if script_of(q) == "arabic" else "other"
                 answers[i] = Answer(q, True, NO_MATCH[lang].format(f.describe()), (), ())
-        todo = [i for i in range(len(questions)) if i not in answers]
+            elif modes[i] == "timeline" or (modes[i] == "auto" and asks_for_story(q)):
+                answers[i] = self._story(q, m, timeline)
+        # answers, where no timeline was asked for or could be told (it says why in a note)
+        todo = [i for i in range(len(questions)) if not isinstance(answers.get(i, ""), Answer)]
         evidence = self.evidence_batch(
             [questions[i] for i in todo], [contexts[i] for i in todo], [masks[i] for i in todo]
         )
         for i, ev in zip(todo, evidence, strict=True):
-            answers[i] = self._decide(questions[i], *ev)
+            note = answers.get(i)
+            answers[i] = replace(self._decide(questions[i], *ev), note=note)
         return [answers[i] for i in range(len(questions))]
+
+    def _story(
+        self, question: str, mask: np.ndarray | None, settings: TimelineSettings
+    ) -> Answer | str:
+        """The question told as a timeline (qa.timeline), or why not (for the ordinary answer's
+        note): the articles do not hold its story (the abstention model, asked about the
+        story's topic), or fewer than `min_articles` of its articles are dated."""
+        lang = "arabic" if script_of(question) == "arabic" else "other"
+        topic = story_topic(question)
+        ranking, spans, x = self.evidence_batch([topic], allowed=[mask])[0]
+        if not spans or not self.abstain_model.answers(ranking, x):
+            return no_timeline(None, lang)
+        deep = self.retriever.rank_batch([topic], settings.depth, allowed=[mask])[0]
+        story = tell(self.index, deep, settings, *story_period(question))
+        entries, citations, shown = [], [], []
+        for event in story.events:
+            cited = self._citations(list(event.spans), first=len(citations) + 1)
+            if not cited:
+                continue
+            citations += cited
+            shown += event.article_rows
+            also = tuple(self._copy(r) for r in event.article_rows[1:])
+            entries.append(Entry(date.fromordinal(event.day).isoformat(), cited, also))
+        if len(entries) < 2:  # one event is no timeline
+            return no_timeline(story, lang)
+        lines = [lead_line(entries, self.index.catalog, shown, story, lang)]
+        lines += [
+            f"{e.date} — " + " ".join(f"{_one_line(c.text)} [{c.n}]" for c in e.citations)
+            for e in entries
+        ]
+        passages = tuple(
+            Passage(c.article_id, c.start, c.end, round(h.score, 4))
+            for h in deep.hits[: self.k]
+            for c in [self.index.chunk(h.chunk_row)]
+        )
+        text = "\n".join(lines)
+        return Answer(question, False, text, tuple(citations), passages, "timeline", tuple(entries))
 
     def _decide(self, question: str, ranking: Ranking, spans: list[Span], x) -> Answer:
         """The answer from one question's evidence: cited spans, or an abstention."""
@@ -207,13 +287,14 @@ class Answerer:
         message = NOT_FOUND["arabic" if script_of(question) == "arabic" else "other"]
         return Answer(question, True, message, (), passages)
 
-    def _citations(self, spans: list[Span]) -> tuple[Citation, ...]:
+    def _citations(self, spans: list[Span], first: int = 1) -> tuple[Citation, ...]:
+        """Checked citations of `spans`, numbered from `first` (a failed check: see module)."""
         out: list[Citation] = []
         catalog = self.index.catalog
         for span in spans:
             article = self.index.articles[span.article_row]
             citation = Citation(
-                n=len(out) + 1,
+                n=first + len(out),
                 article_id=article.id,
                 title=article.title,
                 start=span.start,

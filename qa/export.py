@@ -16,7 +16,7 @@ import html
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from qa.records import Answer, Citation
+from qa.records import Answer, Citation, Copy
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860/"
 ABSTAINED = "لا تذكر المقالات إجابة · The articles do not say"
@@ -29,8 +29,12 @@ def permalink(base_url: str, article_id: str, start: int, end: int) -> str:
 
 
 def to_text(answer: Answer) -> str:
-    """The answer for a terminal: its text, then each citation (or the closest passages)."""
-    lines = [answer.text, ""]
+    """The answer for a terminal: its text, then each citation (or the closest passages); a
+    timeline as its lead line, then a date column beside each entry's sentences."""
+    lines = [f"({answer.note})"] if answer.note else []
+    if answer.mode == "timeline":
+        return "\n".join([*lines, *_timeline_text(answer)]).rstrip() + "\n"
+    lines += [answer.text, ""]
     for c in answer.citations:
         where = ", ".join(x for x in (c.source, c.published) if x)
         lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
@@ -46,12 +50,39 @@ def to_text(answer: Answer) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _timeline_text(answer: Answer) -> list[str]:
+    pad = " " * 12
+    lines = [answer.text.split("\n", 1)[0], ""]
+    for e in answer.timeline:
+        for i, c in enumerate(e.citations):
+            lines.append(f"{e.date if i == 0 else '':<12}{_md_line(c.text)} [{c.n}]")
+            where = " · ".join(v for v in (c.source, c.title) if v)
+            lines.append(f"{pad}— {where} · {c.article_id} [{c.start}:{c.end}]")
+        for x in e.also:
+            where = ", ".join(w for w in (x.source, (x.published or "")[:10]) if w)
+            lines.append(f"{pad}also reported by: {x.title}" + (f" ({where})" if where else ""))
+    return lines
+
+
 def to_markdown(
     answers: Sequence[Answer], title: str = "isnad", base_url: str = DEFAULT_BASE_URL
 ) -> str:
     lines = [f"# {_md_line(title)}", ""]
     for a in answers:
         lines += [f"## {_md_line(a.question)}", ""]
+        if a.note:
+            lines += [f"*{_md_line(a.note)}*", ""]
+        if a.mode == "timeline":
+            lines += [_md_line(a.text.split("\n", 1)[0]), ""]
+            for e in a.timeline:
+                said = " ".join(f"{_md_line(c.text)} [{c.n}]" for c in e.citations)
+                lines.append(f"- **{e.date}** — {said}")
+                for c in e.citations:
+                    lines.append(f"  - [{c.n}] **{_md_line(c.title)}** — {_md_meta(c, base_url)}")
+                for x in e.also:
+                    lines.append(f"  - also reported by: {_md_copy(x)}")
+            lines.append("")
+            continue
         if a.abstained:
             lines += [f"*{ABSTAINED}.* {_md_line(a.text)}", ""]
             for i, p in enumerate(a.passages[:3], start=1):
@@ -64,10 +95,7 @@ def to_markdown(
             lines.append(f"[{c.n}] **{_md_line(c.title)}** — {_md_meta(c, base_url)}")
             lines += [f"> {line}" if line.strip() else ">" for line in c.text.split("\n")]
             for x in c.copies:
-                where = " · ".join(v for v in ((x.published or "")[:10], x.source, x.url) if v)
-                lines.append(
-                    f"  - also reported by: {_md_line(x.title)}" + (f" ({where})" if where else "")
-                )
+                lines.append(f"  - also reported by: {_md_copy(x)}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -78,6 +106,8 @@ def to_html(
     parts = []
     for a in answers:
         parts.append(f'<section dir="auto"><h2 dir="auto">{_e(a.question)}</h2>')
+        if a.note:
+            parts.append(f'<p class="note" dir="auto"><i>{_e(a.note)}</i></p>')
         if a.abstained:
             parts.append(f'<p class="abstain" dir="auto"><b>{_e(ABSTAINED)}.</b> {_e(a.text)}</p>')
             items = "".join(
@@ -87,30 +117,21 @@ def to_html(
             )
             parts.append(f'<ol dir="auto">{items}</ol></section>' if items else "</section>")
             continue
-        parts.append(f'<p dir="auto">{_e(a.text)}</p><ol class="sources" dir="auto">')
-        for c in a.citations:
-            link = permalink(base_url, c.article_id, c.start, c.end)
-            url = f' · <a href="{_e(c.url)}">{_e(c.url)}</a>' if _web(c.url) else ""
-            meta = " · ".join(_e(v) for v in ((c.published or "")[:10], c.source or "") if v)
-            copies = "".join(
-                f'<li dir="auto">{_e(x.title)} '
-                f"{_e(' · '.join(v for v in ((x.published or '')[:10], x.source or '') if v))}"
-                + (f' · <a href="{_e(x.url)}">{_e(x.url)}</a>' if _web(x.url) else "")
-                + "</li>"
-                for x in c.copies
-            )
-            parts.append(
-                f'<li dir="auto"><b dir="auto">[{c.n}] {_e(c.title)}</b> '
-                f'<span class="meta" dir="auto">{meta}{url} · '
-                f'<a href="{_e(link)}">isnad: {_e(c.article_id)} [{c.start}:{c.end}]</a></span>'
-                f'<blockquote dir="auto">{_e(c.text)}</blockquote>'
-                + (
-                    f'<div class="copies" dir="auto">also reported by:<ul>{copies}</ul></div>'
-                    if copies
-                    else ""
+        if a.mode == "timeline":
+            lead = a.text.split("\n", 1)[0]
+            parts.append(f'<p dir="auto">{_e(lead)}</p><ol class="timeline" dir="auto">')
+            for e in a.timeline:
+                said = " ".join(f"{_e(c.text)} [{c.n}]" for c in e.citations)
+                sources = "".join(_html_source(c, base_url) for c in e.citations)
+                parts.append(
+                    f'<li dir="auto"><time datetime="{e.date}">{e.date}</time> '
+                    f'<span dir="auto">{said}</span><ol class="sources" dir="auto">{sources}'
+                    f"</ol>{_html_copies(e.also)}</li>"
                 )
-                + "</li>"
-            )
+            parts.append("</ol></section>")
+            continue
+        parts.append(f'<p dir="auto">{_e(a.text)}</p><ol class="sources" dir="auto">')
+        parts += [_html_source(c, base_url, quote=True) for c in a.citations]
         parts.append("</ol></section>")
     return (
         '<!doctype html>\n<html lang="ar"><head><meta charset="utf-8">'
@@ -119,13 +140,42 @@ def to_html(
     )
 
 
+def _html_source(c: Citation, base_url: str, quote: bool = False) -> str:
+    """One citation: [n], title, date, source, url and permalink; its quote when `quote`, and
+    its wire copies."""
+    link = permalink(base_url, c.article_id, c.start, c.end)
+    url = f' · <a href="{_e(c.url)}">{_e(c.url)}</a>' if _web(c.url) else ""
+    meta = " · ".join(_e(v) for v in ((c.published or "")[:10], c.source or "") if v)
+    return (
+        f'<li dir="auto"><b dir="auto">[{c.n}] {_e(c.title)}</b> '
+        f'<span class="meta" dir="auto">{meta}{url} · '
+        f'<a href="{_e(link)}">isnad: {_e(c.article_id)} [{c.start}:{c.end}]</a></span>'
+        + (f'<blockquote dir="auto">{_e(c.text)}</blockquote>' if quote else "")
+        + f"{_html_copies(c.copies)}</li>"
+    )
+
+
+def _html_copies(copies: Sequence[Copy]) -> str:
+    items = "".join(
+        f'<li dir="auto">{_e(x.title)} '
+        f"{_e(' · '.join(v for v in ((x.published or '')[:10], x.source or '') if v))}"
+        + (f' · <a href="{_e(x.url)}">{_e(x.url)}</a>' if _web(x.url) else "")
+        + "</li>"
+        for x in copies
+    )
+    if not items:
+        return ""
+    return f'<div class="copies" dir="auto">also reported by:<ul>{items}</ul></div>'
+
+
 CSS = (
     "body{font-family:'Noto Naskh Arabic','Noto Sans',Tahoma,Arial,sans-serif;line-height:1.7;"
     "max-width:48em;margin:2em auto;padding:0 1em;unicode-bidi:plaintext}"
     "*{text-align:start}blockquote{margin:.3em 0;padding:.2em .8em;background:#f4f4f5;"
     "border-inline-start:3px solid #2563eb;white-space:pre-wrap;unicode-bidi:plaintext}"
     ".meta{color:#555;font-size:.9em}.abstain{border:2px dashed #d97706;padding:.4em .7em}"
-    ".copies{font-size:.9em;color:#444}"
+    ".copies{font-size:.9em;color:#444}.timeline time{font-weight:700;margin-inline-end:.5em}"
+    ".timeline>li{margin:.6em 0}"
 )
 
 
@@ -136,6 +186,11 @@ def _md_meta(c: Citation, base_url: str) -> str:
     link = permalink(base_url, c.article_id, c.start, c.end)
     bits.append(f"[isnad: {c.article_id} {c.start}–{c.end}]({link})")
     return " · ".join(bits)
+
+
+def _md_copy(x: Copy) -> str:
+    where = " · ".join(v for v in ((x.published or "")[:10], x.source, x.url) if v)
+    return _md_line(x.title) + (f" ({where})" if where else "")
 
 
 def _md_line(text: str) -> str:

@@ -117,6 +117,7 @@ class Answer:
     passages: tuple[Passage, ...]
     mode: str = "answer"  # or "timeline"
     timeline: tuple[Entry, ...] = ()
+    note: str | None = None  # e.g. why a story question got no timeline
 
     def to_json(self, id: str | None = None) -> dict:
         out = {
@@ -133,6 +134,8 @@ class Answer:
         }
         if self.mode == "timeline":
             out["timeline"] = [e.to_json() for e in self.timeline]
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -160,4 +163,5 @@ def answer_from_json(data: dict) -> Answer:
         passages,
         data.get("mode", "answer"),
         timeline,
+        data.get("note"),
     )

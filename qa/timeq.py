@@ -106,3 +106,64 @@ _MONTH_YEAR = re.compile(
     + r")(?:\s+(?P<day2>\d{1,2}),?)?\s+(?:(?:من|عام|سنه|of)\s+)?(?:(?:سنه|عام)\s+)?"
     + r"(?P<year>19\d\d|20\d\d)(?!\d)"
 )
+
+
+# "since" before a story's period leaves its end open; a bare month before "و/and <month year>"
+# starts the period with it ("ماي وجوان 2017", "January and June 2017")
+_SINCE = re.compile(r"(منذ|ابتداء من|بدايه من|انطلاقا من|since|starting|from)\s*(شهر|سنه|عام)?\s*$")
+_MONTH_BEFORE = re.compile(
+    r"(?:(?:ل|ب)?شهري?\s+)?(?:(?:ب|ل|في)?)(?P<month>" + _MONTH_ALT + r")\s*"
+    r"(?:و\s*|and\s+|,\s*|-\s*|الي\s+|حتي\s+|to\s+|until\s+)(?:(?:ل|ب)?شهر\s+)?$"
+)
+
+
+def story_period(question: str) -> tuple[date | None, date | None]:
+    """The span of time a story question names, each end None when open: "منذ مارس 2017" ->
+    (2017-03-01, None), "بين ديسمبر 2016 وماي 2017" -> (2016-12-01, 2017-05-31), "خلال شهري
+    ماي وجوان 2017" -> (2017-05-01, 2017-06-30), "في 2016" -> the year. Unlike
+    time_in_question, which steers an answer towards one period, it spans every date named.
+    >>> story_period("ماذا حدث منذ جانفي 2017؟")
+    (datetime.date(2017, 1, 1), None)
+    """
+    text = " ".join(fold(question).split())
+    found: list[tuple[int, date, date]] = []  # (position, first day, last day)
+    taken: list[range] = []
+    for pattern in (_NUMERIC_DATE, _MONTH_YEAR, _SEASON, _BARE_YEAR):
+        for m in pattern.finditer(text):
+            if any(m.start() in r or m.end() - 1 in r for r in taken):
+                continue
+            period = _period(pattern, m, text)
+            if period:
+                found.append((m.start(), *period))
+                taken.append(range(m.start(), m.end()))
+    if not found:
+        return None, None
+    found.sort()
+    since, until = min(f[1] for f in found), max(f[2] for f in found)
+    if len(found) == 1 and _SINCE.search(text[: found[0][0]]):
+        return since, None
+    return since, until
+
+
+def _period(pattern: re.Pattern, m: re.Match, text: str) -> tuple[date, date] | None:
+    """The first and last day a date mention names (a month named just before a month and
+    year starts it)."""
+    if pattern is _NUMERIC_DATE:
+        day = _date(int(m[3]), int(m[2]), int(m[1]))
+        return (day, day) if day else None
+    if pattern is _SEASON:
+        a, b = int(m[1]), int(m[2])
+        return (date(a, 1, 1), date(b, 12, 31)) if a < b else None
+    if pattern is _BARE_YEAR:
+        return date(int(m[1]), 1, 1), date(int(m[1]), 12, 31)
+    month, year = _MONTH_OF[m["month"]], int(m["year"])
+    day_of_month = m["day"] or m["day2"]
+    if day_of_month:
+        day = _date(year, month, int(day_of_month))
+        return (day, day) if day else None
+    first = date(year, month, 1)
+    before = _MONTH_BEFORE.search(text[: m.start("month")])
+    if before:
+        earlier = _MONTH_OF[before["month"]]
+        first = date(year if earlier <= month else year - 1, earlier, 1)
+    return first, date(year, month, calendar.monthrange(year, month)[1])

@@ -313,7 +313,7 @@ def test_follow_up_questions_pass_earlier_turns_as_history(live, monkeypatch):
     monkeypatch.setattr(
         Answerer,
         "ask",
-        lambda self, q, h=(), f=None: seen.append(list(h)) or real_ask(self, q, h, f),
+        lambda self, q, h=(), f=None, **kw: seen.append(list(h)) or real_ask(self, q, h, f, **kw),
     )
     turns = ask(live, QUESTIONS[2], [])
     turns = ask(live, "And how many ships were waiting?", turns)

@@ -38,6 +38,13 @@ from ui.render import (
 from ui.style import SCROLL_TO_MARK
 
 WHOLE = ("المحادثة كلها · Whole conversation", "all")
+# how a question is answered: a timeline when it asks how a story developed (qa.story), or always,
+# or never
+MODES = [
+    ("تلقائي · Auto", "auto"),
+    ("خط زمني · Timeline", "timeline"),
+    ("إجابة · Answer", "answer"),
+]
 
 
 @dataclass
@@ -98,6 +105,13 @@ def build_chat_tab(demo: gr.Blocks, live: LiveIndex, store: Conversations, secre
                     # finished would have had its answer wiped off the screen by it
                     interactive=False,
                 )
+                mode = gr.Radio(
+                    MODES,
+                    value="auto",
+                    show_label=False,
+                    container=False,
+                    elem_id="isnad-mode",
+                )
                 with gr.Accordion("تصفية · Filters", open=False, elem_id="isnad-filters"):
                     with gr.Row():
                         since = gr.Textbox("", label="من · Since", elem_id="isnad-since")
@@ -136,12 +150,12 @@ def build_chat_tab(demo: gr.Blocks, live: LiveIndex, store: Conversations, secre
             gr.Dropdown(choices=export_choices(turns), value="all"),
         )
 
-    def on_ask(question, turns, cid, since, until, sources, categories):
+    def on_ask(question, turns, cid, since, until, sources, categories, mode="auto"):
         with as_gr_error():
             filters = parse_filters(since, until, sources, categories)
             if not store.exists(cid):
                 cid, turns = store.create(question), []
-            turns = ask(live, question, turns or [], filters)
+            turns = ask(live, question, turns or [], filters, mode or "auto")
             store.append(cid, turns[-1])
         chat_, turns, radio, view, listed, cid, scope = shown(cid, turns)
         return chat_, turns, "", radio, view, listed, cid, scope
@@ -200,7 +214,7 @@ def build_chat_tab(demo: gr.Blocks, live: LiveIndex, store: Conversations, secre
     screen = [chat, turns, sources_radio, article, conversations, conversation, scope]
     question.submit(
         on_ask,
-        [question, turns, conversation, since, until, source_filter, category_filter],
+        [question, turns, conversation, since, until, source_filter, category_filter, mode],
         [chat, turns, question, sources_radio, article, conversations, conversation, scope],
         api_name="ask",
         concurrency_limit=4,

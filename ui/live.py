@@ -102,13 +102,18 @@ class LiveIndex:
 
 
 def ask(
-    live: LiveIndex, question: str, turns: Sequence[Turn], filters: Filters | None = None
+    live: LiveIndex,
+    question: str,
+    turns: Sequence[Turn],
+    filters: Filters | None = None,
+    mode: str = "auto",
 ) -> list[Turn]:
-    """Answer `question` after the earlier turns, from the articles `filters` lets through;
-    returns the turns with the new one added."""
+    """Answer `question` after the earlier turns, from the articles `filters` lets through,
+    as a timeline or not by `mode` (qa.answer.Answerer.ask); returns the turns with the new
+    one added."""
     index, answerer = live.snapshot()
     history = [(t.answer.question, t.answer.text) for t in turns]
-    answer = answerer.ask(question, history, filters)
+    answer = answerer.ask(question, history, filters, mode=mode)
     ids = {c.article_id for c in answer.citations}
     ids |= {p.article_id for p in answer.passages[:CLOSEST]}
     articles = {i: index.articles[index.article_row[i]] for i in ids if i in index.article_row}

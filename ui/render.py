@@ -68,8 +68,12 @@ def render_question(question: str) -> str:
 
 def render_answer(turn: Turn) -> str:
     """The answer bubble: text with [n] markers, then the numbered sources and quoted spans;
-    an abstention gets its own label and lists the closest passages instead."""
+    an abstention gets its own label and lists the closest passages instead; a timeline is a
+    vertical list of dated entries (render_timeline)."""
     a = turn.answer
+    note = f'<p class="isnad-note" dir="auto">{esc(a.note)}</p>' if a.note else ""
+    if a.mode == "timeline":
+        return render_timeline(a)
     if a.abstained:
         items = []
         for i, p in enumerate(a.passages[:CLOSEST], start=1):
@@ -86,7 +90,7 @@ def render_answer(turn: Turn) -> str:
             else ""
         )
         return (
-            '<div class="isnad-answer isnad-abstain" dir="auto">'
+            f'<div class="isnad-answer isnad-abstain" dir="auto">{note}'
             f'<div class="isnad-abstain-label" dir="auto">{esc(ABSTAIN_LABEL)}</div>'
             f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>{closest}</div>'
         )
@@ -101,9 +105,36 @@ def render_answer(turn: Turn) -> str:
         for c in a.citations
     ]
     return (
-        '<div class="isnad-answer" dir="auto">'
+        f'<div class="isnad-answer" dir="auto">{note}'
         f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>'
         f'<ol class="isnad-sources">{"".join(items)}</ol></div>'
+    )
+
+
+def render_timeline(a: Answer) -> str:
+    """A story as a vertical timeline: the lead line, then per entry its date, its sentences
+    with [n], and a chip per source (date, outlet, link, permalink) and its other articles."""
+    items = []
+    for e in a.timeline:
+        said = " ".join(
+            f'{esc_line(c.text)} <span class="isnad-ref">[{c.n}]</span>' for c in e.citations
+        )
+        chips = "".join(
+            f'<span class="isnad-chip" dir="auto"><span class="isnad-ref">[{c.n}]</span> '
+            f'<span class="isnad-title" dir="auto">{esc(_short(c.title, 60))}</span> '
+            f"{meta_line(None, c.source, c.url)}{_permalink(c.article_id, c.start, c.end)}</span>"
+            for c in e.citations
+        )
+        items.append(
+            f'<li class="isnad-event" dir="auto"><time class="isnad-date" datetime="{esc(e.date)}">'
+            f'{esc(e.date)}</time><p class="isnad-event-text" dir="auto">{said}</p>'
+            f'<div class="isnad-chips">{chips}</div>{_copies(e.also)}</li>'
+        )
+    lead = a.text.split("\n", 1)[0]
+    return (
+        '<div class="isnad-answer isnad-timeline-answer" dir="auto">'
+        f'<p class="isnad-answer-text isnad-timeline-lead" dir="auto">{esc(lead)}</p>'
+        f'<ol class="isnad-timeline" dir="auto">{"".join(items)}</ol></div>'
     )
 
 

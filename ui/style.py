@@ -39,6 +39,16 @@ CSS = f"""
 .isnad-copies ul {{ margin: .1em 0 .2em; padding-inline-start: 1.2em; font-size: .9em; }}
 #isnad-question textarea, #isnad-sources label span {{ unicode-bidi: plaintext;
   text-align: start; }}
+.isnad-timeline {{ list-style: none; margin: .4em 0 0; padding-inline-start: 1.1em;
+  border-inline-start: 2px solid var(--color-accent); }}
+.isnad-event {{ position: relative; margin: 0 0 .9em; }}
+.isnad-event::before {{ content: ""; position: absolute; inset-inline-start: -1.5em; top: .45em;
+  width: .7em; height: .7em; border-radius: 50%; background: var(--color-accent); }}
+.isnad-date {{ font-weight: 700; font-variant-numeric: tabular-nums; unicode-bidi: isolate; }}
+.isnad-event-text {{ margin: .1em 0 .2em; }}
+.isnad-chips {{ display: flex; flex-wrap: wrap; gap: .3em; }}
+.isnad-chip {{ font-size: .82em; padding: .05em .55em; border-radius: 1em;
+  background: var(--background-fill-secondary); border: 1px solid var(--border-color-primary); }}
 """
 # Runs in the browser after a source is opened: bring the highlighted span into view.
 SCROLL_TO_MARK = """() => {

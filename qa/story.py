@@ -1,0 +1,92 @@
+"""Does a question ask how a story developed over time? And what is the story, without the asking?
+
+`asks_for_story(question)` is True for questions such as «كيف تطورت أزمة حركة نداء تونس في
+2016؟», «ما هي مراحل قضية ...», «ماذا حدث في ملف ... منذ ...», "How did the ... unfold?",
+"Give me a timeline of ...", "What happened with ... since ...?": they get a dated timeline
+(qa.timeline) instead of one or two sentences. A factoid question must not: «متى تطور ...؟» asks
+for a date, «ما نسبة تطور السل؟» for a number. The patterns therefore want the asking frame
+(how/what happened/the stages/the story of/timeline), not a bare word such as «منذ» or "since",
+which factoid questions use as often («منذ متى ...», "since when ..."). Measured with
+bench/stories.py: detection on the story questions of bench/data/stories.jsonl and false
+triggers on ARCD's and TyDi's factoid questions (Arabic and English).
+
+`story_topic(question)` is the question with its asking words taken out («كيف تطورت أزمة نداء
+تونس» -> «أزمة نداء تونس»): what retrieval should look for. Words such as «تطورات» or
+"developments" otherwise match every article that uses them.
+
+What this module does NOT do: retrieve or build the timeline (qa.timeline).
+"""
+
+from __future__ import annotations
+
+import re
+
+from index.lexical import fold
+
+MODES = ("auto", "timeline", "answer")  # how a question may ask to be answered (qa.answer)
+
+# Matched against fold(question): harakat gone, alef forms unified, ة -> ه, ى -> ي, lowercased.
+_ARABIC = [
+    # how did it develop / escalate / go / end up
+    r"كيف (?:كانت |جاءت )?(?:تطور|تطورت|يتطور|تتطور|تصاعد|تصاعدت|تفاقم|تفاقمت|تدرج"
+    r"|تدرجت|جرت|سارت|تسارعت|تتابعت|تواصلت|تحولت)\b",
+    # the developments / latest of it
+    r"(?:^|\s)(?:ما|ماهي|ماهو|ما هي|ما هو|اذكر|لخص|استعرض|اعرض|رصد|ارصد)\s+(?:لي\s+)?"
+    r"(?:اخر\s+|ابرز\s+|اهم\s+)?(?:ال)?(?:تطورات|مستجدات|مراحل|محطات|تداعيات)",
+    r"(?:ال)?(?:تطورات|مستجدات) (?:قضيه|ملف|ازمه|الازمه|القضيه|الملف|الوضع|الاحداث)",
+    # the sequence / chronology / timeline of events
+    r"تسلسل (?:ال)?(?:احداث|زمني|وقائع)|(?:ال)?تسلسل الزمني|(?:ال)?خط (?:ال)?زمني"
+    r"|كرونولوجيا|(?:ال)?سلسله (?:ال)?احداث|(?:ال)?تاريخ الزمني",
+    # what happened in / with ... (since / over / in the case of ...)
+    r"(?:ماذا|ما الذي|ما اللذي|ما)\s+(?:حدث|جري|يحدث|يجري|وقع|استجد)\s+(?:في|مع|ل|بخصوص|بشان)"
+    r"\s*(?:قضيه|ملف|ازمه|الازمه|القضيه|الملف|حادثه|واقعه)",
+    r"(?:ماذا|ما الذي|ما اللذي)\s+(?:حدث|جري|يحدث|يجري|وقع)\b.*(?:منذ|على مدي|علي مدي|طوال|خلال"
+    r" (?:ال)?(?:اشهر|اسابيع|سنوات|ايام|اعوام|سنه|عام)|بين \S+ و)",
+    r"(?:تابعت|اتابع|متابعه)\s.*(?:ماذا|ما الذي)\s+(?:حدث|جري)",
+    # the story of / how it came about
+    r"(?:^|\s)(?:ما|ماهي|ما هي|احك|احكي|احكي لي|اروي|اخبرني عن)\s+(?:لي\s+)?(?:ال)?قصه\b",
+    r"(?:^|\s)(?:ما|ماهي|ما هي)\s+(?:ابرز\s+|اهم\s+)?(?:ال)?تداعيات",
+    r"على مدي|علي مدي|طوال (?:ال)?(?:اشهر|اسابيع|سنوات|ايام|اعوام)",
+]
+_ENGLISH = [
+    r"\bhow (?:did|has|have|had|do|does|is|was|were)\b.{0,120}?\b(?:unfold|unfolded|unfolding"
+    r"|develop|developed|developing|evolve|evolved|evolving|progress|progressed|escalate"
+    r"|escalated|play(?:ed)? out|turn(?:ed)? out|unravel(?:l?ed)?|come about|came about)\b",
+    r"\btime ?line\b|\bchronolog|\bsequence of events\b|\bseries of events\b|\bstep by step\b",
+    r"\bwhat (?:has |have )?happened (?:with|to|in|at|over|during|around|since)\b.{0,120}?"
+    r"\b(?:since|over|during|between|throughout|so far|until|after)\b",
+    r"\bwhat (?:has |have )?happened (?:with|in) the (?:case|affair|crisis|dispute|story|saga)\b",
+    r"\b(?:what is|what's|whats|tell me|give me) the (?:whole |full |back ?)?story\b",
+    r"\b(?:the |latest |main |key )?developments (?:in|of|on|around|regarding)\b",
+    r"\b(?:stages|phases|milestones) of\b",
+    r"\b(?:aftermath|fallout|repercussions) of\b",
+    r"\bover (?:the (?:past|last|following) )?(?:weeks|months|years)\b",
+]
+_PATTERNS = [re.compile(p) for p in _ARABIC + _ENGLISH]
+
+# The asking words a story question wraps its topic in (fold()ed), left out of the search.
+_ASKING = re.compile(
+    r"\b(?:كيف|كيفيه|ما|ماذا|ماهي|ماهو|هي|هو|الذي|اللذي|لي|اذكر|لخص|استعرض|اعرض|ارصد|رصد"
+    r"|تطور|تطورت|يتطور|تتطور|تطورات|التطورات|مستجدات|المستجدات|تصاعد|تصاعدت|تفاقم|تفاقمت"
+    r"|جرت|جري|سارت|حدث|يحدث|يجري|وقع|استجد|تابعت|اتابع|تسلسل|التسلسل|احداث|الاحداث|الزمني"
+    r"|زمني|خط|الخط|مراحل|المراحل|محطات|قصه|القصه|تداعيات|التداعيات|ابرز|اهم|اخر|احك|احكي"
+    r"|how|did|has|have|had|does|do|what|whats|what's|happened|unfold|unfolded|develop|developed"
+    r"|evolve|evolved|progress|progressed|escalate|escalated|played|turned"
+    r"|timeline|chronology|chronological|sequence|series|events|of|the|give|me|tell"
+    r"|story|whole|full|developments|latest|main|key|stages|phases|milestones|aftermath"
+    r"|fallout|repercussions|with|to|in|a|an)\b"
+)
+
+
+def asks_for_story(question: str) -> bool:
+    """True when the question asks how something developed over time (module docstring)."""
+    q = fold(" ".join(question.split()))
+    return any(p.search(q) for p in _PATTERNS)
+
+
+def story_topic(question: str) -> str:
+    """The question without its asking words (module docstring); the question itself when
+    nothing would be left."""
+    words = [w for w in question.split() if not _ASKING.fullmatch(fold(w).strip("؟?!.,،:"))]
+    topic = " ".join(words).strip(" ؟?!.,،:")
+    return topic if any(c.isalnum() for c in topic) else question
