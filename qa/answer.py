@@ -34,6 +34,7 @@ from qa.records import Answer, Citation, Copy, Entry, Passage
 from qa.retrieve import Ranking, RetrievalSettings, Retriever
 from qa.shift import QueryShift
 from qa.story import MODES, asks_for_story, story_topic
+from qa.story_model import StoryModel, load_story_model
 from qa.timeline import TimelineSettings, lead_line, no_timeline, tell
 from qa.timeq import story_period
 
@@ -115,6 +116,7 @@ class Answerer:
         strict: bool = False,
         query_shift: QueryShift | None | str = "shipped",
         timeline: TimelineSettings | None = None,
+        story_model: StoryModel | None = None,
     ) -> None:
         assert k > 0, f"k must be positive, got {k}"
         self.index = index
@@ -125,6 +127,7 @@ class Answerer:
         self.abstain_model = abstain_model or load_abstain_model()
         self.compose = compose or ComposeSettings()
         self.timeline = timeline or TimelineSettings()
+        self.story_model = story_model or load_story_model()
         self.strict = strict
 
     def calibration_warning(self) -> str | None:
@@ -195,12 +198,13 @@ class Answerer:
         questions: Sequence[str],
         contexts: Sequence[str | None] | None = None,
         allowed: Sequence[np.ndarray | None] | None = None,
+        vectors: np.ndarray | None = None,
     ) -> list[tuple[Ranking, list[Span], np.ndarray]]:
         """(ranking, spans, features) per question, before deciding to abstain (bench/ uses it
-        to calibrate). `contexts`, `allowed`: see Retriever.rank_batch."""
+        to calibrate). `contexts`, `allowed`, `vectors`: see Retriever.rank_batch."""
         out = []
         rankings = self.retriever.rank_batch(
-            list(questions), self.k, contexts=contexts, allowed=allowed
+            list(questions), self.k, vectors=vectors, contexts=contexts, allowed=allowed
         )
         for ranking in rankings:
             scored = candidates(ranking, self.compose)
@@ -243,12 +247,11 @@ class Answerer:
         note): the articles do not hold its story (the abstention model, asked about the
         story's topic), or fewer than `min_articles` of its articles are dated."""
         lang = "arabic" if script_of(question) == "arabic" else "other"
-        topic = story_topic(question)
-        ranking, spans, x = self.evidence_batch([topic], allowed=[mask])[0]
-        if not spans or not self.abstain_model.answers(ranking, x):
+        found = self.story_ranking(question, mask, settings)
+        if found is None:
             return no_timeline(None, lang)
-        deep = self.retriever.rank_batch([topic], settings.depth, allowed=[mask])[0]
-        story = tell(self.index, deep, settings, *story_period(question))
+        topic, deep = found
+        story = tell(self.index, deep, topic, self.story_model, settings)
         entries, citations, shown = [], [], []
         for event in story.events:
             cited = self._citations(list(event.spans), first=len(citations) + 1)
@@ -272,6 +275,28 @@ class Answerer:
         )
         text = "\n".join(lines)
         return Answer(question, False, text, tuple(citations), passages, "timeline", tuple(entries))
+
+    def story_ranking(
+        self, question: str, mask: np.ndarray | None, settings: TimelineSettings
+    ) -> tuple[str, Ranking] | None:
+        """(the story's topic, its deep ranking) for a story question, within `mask` and the
+        period the question names; None when the articles do not hold the story (nothing in
+        the period, or the abstention model, asked about the topic, abstains). The deep
+        ranking searches the topic followed by the titles of its `expand` best articles (how
+        the outlet names the story: an English question finds the Arabic words of it)."""
+        topic = story_topic(question)
+        period = story_period(question)
+        if any(period):  # the period the question names bounds the story: a filter
+            inside = self.index.catalog.article_mask(*period)
+            mask = inside if mask is None else mask & inside
+            if not mask.any():
+                return None
+        vector = self.retriever.encode([topic])
+        ranking, spans, x = self.evidence_batch([topic], allowed=[mask], vectors=vector)[0]
+        if not spans or not self.abstain_model.answers(ranking, x):
+            return None
+        deep = self.retriever.rank_batch([topic], settings.depth, vectors=vector, allowed=[mask])
+        return topic, deep[0]
 
     def _decide(self, question: str, ranking: Ranking, spans: list[Span], x) -> Answer:
         """The answer from one question's evidence: cited spans, or an abstention."""

@@ -20,6 +20,8 @@ ENV = "ISNAD_CALIBRATION"
 SHIPPED = Path(__file__).resolve().parent
 ABSTAIN_FILE = "abstain_model.json"
 SHIFT_FILE = "query_shift.json"
+READER_FILE = "reader_model.json"
+STORY_FILE = "story_model.json"
 HOW = (
     "fit one with `python bench/answers.py ... --model MODEL --fit --calibration DIR` "
     f"and set {ENV}=DIR"

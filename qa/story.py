@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from index.lexical import fold
+from qa.timeq import is_date_word
 
 MODES = ("auto", "timeline", "answer")  # how a question may ask to be answered (qa.answer)
 
@@ -29,7 +30,7 @@ MODES = ("auto", "timeline", "answer")  # how a question may ask to be answered 
 _ARABIC = [
     # how did it develop / escalate / go / end up
     r"كيف (?:كانت |جاءت )?(?:تطور|تطورت|يتطور|تتطور|تصاعد|تصاعدت|تفاقم|تفاقمت|تدرج"
-    r"|تدرجت|جرت|سارت|تسارعت|تتابعت|تواصلت|تحولت)\b",
+    r"|تدرجت|جرت|جري|سارت|تسارعت|تتابعت|تواصلت|تحولت)\b",
     # the developments / latest of it
     r"(?:^|\s)(?:ما|ماهي|ماهو|ما هي|ما هو|اذكر|لخص|استعرض|اعرض|رصد|ارصد)\s+(?:لي\s+)?"
     r"(?:اخر\s+|ابرز\s+|اهم\s+)?(?:ال)?(?:تطورات|مستجدات|مراحل|محطات|تداعيات)",
@@ -37,7 +38,8 @@ _ARABIC = [
     # the sequence / chronology / timeline of events
     r"تسلسل (?:ال)?(?:احداث|زمني|وقائع)|(?:ال)?تسلسل الزمني|(?:ال)?خط (?:ال)?زمني"
     r"|كرونولوجيا|(?:ال)?سلسله (?:ال)?احداث|(?:ال)?تاريخ الزمني",
-    # what happened in / with ... (since / over / in the case of ...)
+    # what happened in / with ... (the issue's own list: «ماذا حدث في/مع ...»)
+    r"(?:^|\s)(?:ماذا|ما الذي|ما اللذي)\s+(?:حدث|جري)\s+(?:في|مع)\s",
     r"(?:ماذا|ما الذي|ما اللذي|ما)\s+(?:حدث|جري|يحدث|يجري|وقع|استجد)\s+(?:في|مع|ل|بخصوص|بشان)"
     r"\s*(?:قضيه|ملف|ازمه|الازمه|القضيه|الملف|حادثه|واقعه)",
     r"(?:ماذا|ما الذي|ما اللذي)\s+(?:حدث|جري|يحدث|يجري|وقع)\b.*(?:منذ|على مدي|علي مدي|طوال|خلال"
@@ -55,7 +57,7 @@ _ENGLISH = [
     r"\btime ?line\b|\bchronolog|\bsequence of events\b|\bseries of events\b|\bstep by step\b",
     r"\bwhat (?:has |have )?happened (?:with|to|in|at|over|during|around|since)\b.{0,120}?"
     r"\b(?:since|over|during|between|throughout|so far|until|after)\b",
-    r"\bwhat (?:has |have )?happened (?:with|in) the (?:case|affair|crisis|dispute|story|saga)\b",
+    r"\bwhat (?:has |have )?happened with\b",
     r"\b(?:what is|what's|whats|tell me|give me) the (?:whole |full |back ?)?story\b",
     r"\b(?:the |latest |main |key )?developments (?:in|of|on|around|regarding)\b",
     r"\b(?:stages|phases|milestones) of\b",
@@ -78,6 +80,13 @@ _ASKING = re.compile(
 )
 
 
+_INTO_PERIOD = frozenset(
+    fold(w)
+    for w in "في منذ بين خلال من إلى الى حتى و شهر شهري سنة عام سنتي عامي بداية مطلع أواخر"
+    " in since between during from to until and of the early late".split()
+)
+
+
 def asks_for_story(question: str) -> bool:
     """True when the question asks how something developed over time (module docstring)."""
     q = fold(" ".join(question.split()))
@@ -85,8 +94,23 @@ def asks_for_story(question: str) -> bool:
 
 
 def story_topic(question: str) -> str:
-    """The question without its asking words (module docstring); the question itself when
-    nothing would be left."""
+    """The question without its asking words and the period it names (module docstring; the
+    period becomes a filter, qa.timeq.story_period); the question itself when nothing would
+    be left."""
     words = [w for w in question.split() if not _ASKING.fullmatch(fold(w).strip("؟?!.,،:"))]
+    words = _without_period(words)
     topic = " ".join(words).strip(" ؟?!.,،:")
     return topic if any(c.isalnum() for c in topic) else question
+
+
+def _without_period(words: list[str]) -> list[str]:
+    """Words less the dates they name ("2016", «جوان», "14/01/2016") and the words that lead
+    into them («في», «منذ», «بين», «خلال شهري», "since", "between", "and" ...)."""
+    out: list[str] = []
+    for w in words:
+        if is_date_word(w.strip("؟?!.,،:()")):
+            while out and fold(out[-1]).strip("،,") in _INTO_PERIOD:
+                out.pop()
+            continue
+        out.append(w)
+    return out

@@ -6,19 +6,19 @@ articles into events), with every entry a verified span:
 
 1. Retrieve deep: the story's topic (qa.story.story_topic) ranked `depth` chunks down, far past
    an answer's ten (a story's articles can be dozens), one chunk per wire-copy cluster.
-2. Keep the articles about the story: an article's relevance is its best sentence's score
-   (qa.scoring, as an answer ranks); it must lie within `floor` of the best article's, and the
-   article as a whole (the mean of its sentence vectors) must lie within `about` of the best
-   article's cosine to the story (the question and the best articles): an article that only
-   mentions the story in passing has one good sentence and a whole that is about something else.
-   A period the question names («في 2016», "since March 2017") bounds the dates.
+   A period the question names («في 2016», "since March 2017", qa.timeq.story_period) is a
+   filter on the ranking, and its words are left out of the topic.
+2. Keep the articles about the story: of the `articles` best, those qa.story_model gives a
+   probability at its fitted threshold or above (how each stands against the best ones:
+   relative score, the article as a whole against the story, rank, BM25, title words); an
+   article that only mentions the story in passing stays out.
 3. Group into events: articles on the same day or the next (`event_days`) whose whole vectors
-   are at least `event_cosine` alike are one event; its best article is cited, the others are
-   listed ("also reported by").
+   are at least `event_cosine` alike are one event; its most probable article is cited, the
+   others are listed ("also reported by").
 4. Cite: the best article's sentence that is closest to the story and to its event (its
    cosine to each, added), and the sentence after it when that one scores within
    `second_margin` (a lead often runs over two sentences).
-5. Keep the `max_entries` most relevant events, oldest first.
+5. Keep the `max_entries` most probable events, oldest first.
 
 What this module does NOT do: decide that a question is a story (qa.story), check spans or make
 citations (qa.answer does, for timelines as for answers), or format the entries (qa.export,
@@ -28,7 +28,6 @@ ui/render.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 
@@ -36,16 +35,15 @@ from index.store import Index
 from index.vectors import read_rows
 from qa.compose import Span
 from qa.retrieve import Ranking
+from qa.story_model import StoryModel, candidates
 
 
 @dataclass(frozen=True)
 class TimelineSettings:
-    depth: int = 150  # chunks ranked for a story (an answer ranks 10)
-    floor: float = 0.08  # an article's best sentence within this of the best article's
-    about: float = 0.06  # its whole within this of the best article's cosine to the story
-    story_articles: int = 3  # the best articles that, with the question, make the story vector
+    depth: int = 300  # chunks ranked for a story (an answer ranks 10)
+    articles: int = 120  # the best articles of those chunks weighed by the story model
     event_days: int = 1  # one event's articles lie within this many days of each other
-    event_cosine: float = 0.90  # ... and their whole vectors are at least this alike
+    event_cosine: float = 0.95  # ... and their whole vectors are at least this alike (fitted)
     max_entries: int = 12
     min_articles: int = 2  # fewer dated articles about the story: no timeline
     second_margin: float = 0.02  # the next sentence is cited too when it scores within this
@@ -56,8 +54,8 @@ class TimelineSettings:
 class Event:
     day: int  # date ordinal of its best article
     spans: tuple[Span, ...]  # the sentences cited, of its best article
-    article_rows: tuple[int, ...]  # its articles, the best first
-    relevance: float  # its best article's relevance
+    article_rows: tuple[int, ...]  # its articles, the most probable first
+    relevance: float  # its best article's probability of being about the story
 
 
 @dataclass(frozen=True)
@@ -70,61 +68,38 @@ class Story:
     dated: int  # relevant articles with a date (within the period the question names)
 
 
-def article_vectors(index: Index, rows: list[int]) -> np.ndarray:
-    """(len(rows), dim): each article's unit mean sentence vector (zeros without sentences)."""
-    out = np.zeros((len(rows), index.sent_vectors.shape[1]), np.float32)
-    for i, row in enumerate(rows):
-        sents = index.sentence_rows(row)
-        if len(sents):
-            v = read_rows(index.sent_vectors, list(sents)).mean(0)
-            out[i] = v / (np.linalg.norm(v) or 1.0)
-    return out
-
-
 def tell(
     index: Index,
     ranking: Ranking,
+    topic: str,
+    model: StoryModel,
     settings: TimelineSettings,
-    since: date | None = None,
-    until: date | None = None,
 ) -> Story:
-    """The story in `ranking` (a deep ranking of the story's topic); no events when fewer than
-    `min_articles` dated articles are about it. `since`/`until`: a period the question names."""
-    best: dict[int, float] = {}  # article row -> its best sentence score
-    for hit in ranking.hits:
-        art = int(index.chunk_article[hit.chunk_row])
-        best[art] = max(best.get(art, -9.0), hit.score)
-    if not best:
-        return Story((), 0, 0, 0)
-    rows = sorted(best, key=lambda r: (-best[r], r))
-    top = best[rows[0]]
-    rows = [r for r in rows if best[r] >= top - settings.floor]
-    vectors = article_vectors(index, rows)
-    story = ranking.vector + vectors[: settings.story_articles].mean(0)
-    story = story / (np.linalg.norm(story) or 1.0)
-    about = vectors @ story
-    keep = about >= about[: settings.story_articles].max() - settings.about
-    rows = [r for r, k in zip(rows, keep, strict=True) if k]
-    vectors = vectors[keep]
+    """The story in `ranking` (a deep ranking of the story's `topic`, within the period the
+    question names if any); no events when fewer than `min_articles` dated articles are about
+    it."""
+    found = candidates(index, ranking, topic, settings.articles)
+    p, threshold = model.probabilities(ranking, found.features)
+    keep = np.flatnonzero(p >= threshold)
+    keep = keep[np.argsort(-p[keep], kind="stable")]
     days = index.catalog.days
-    lo = since.toordinal() if since else -1
-    hi = until.toordinal() if until else 1 << 30
-    dated = [i for i, r in enumerate(rows) if days[r] >= 0 and lo <= days[r] <= hi]
-    undated = sum(1 for r in rows if days[r] < 0)
+    dated = [i for i in keep if days[found.rows[i]] >= 0]
+    undated = len(keep) - len(dated)
     if len(dated) < settings.min_articles:
         return Story((), 0, undated, len(dated))
-    groups = _events([rows[i] for i in dated], vectors[dated], days, settings)
-    ranked = sorted(groups, key=lambda g: -best[g[0]])
-    shown = ranked[: settings.max_entries]
+    groups = _events([found.rows[i] for i in dated], found.vectors[dated], days, settings)
+    shown = groups[: settings.max_entries]  # most probable first
+    prob = {found.rows[i]: float(p[i]) for i in dated}
+    vector = {found.rows[i]: found.vectors[i] for i in dated}
     events = []
     for members in shown:
         lead = members[0]
-        centroid = article_vectors(index, list(members)).mean(0)
-        spans = _sentences(index, lead, story, centroid, best[lead], settings)
+        centroid = np.mean([vector[r] for r in members], axis=0)
+        spans = _sentences(index, lead, found.story, centroid, prob[lead], settings)
         if spans:
-            events.append(Event(int(days[lead]), spans, tuple(members), best[lead]))
+            events.append(Event(int(days[lead]), spans, tuple(members), prob[lead]))
     events.sort(key=lambda e: (e.day, -e.relevance))
-    return Story(tuple(events), len(ranked) - len(shown), undated, len(dated))
+    return Story(tuple(events), len(groups) - len(shown), undated, len(dated))
 
 
 def _events(

@@ -167,3 +167,20 @@ def _period(pattern: re.Pattern, m: re.Match, text: str) -> tuple[date, date] | 
         earlier = _MONTH_OF[before["month"]]
         first = date(year if earlier <= month else year - 1, earlier, 1)
     return first, date(year, month, calendar.monthrange(year, month)[1])
+
+
+_DATE_WORD = re.compile(
+    r"(?:19|20)\d\d|\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}|(?:19|20)\d\d[/\-](?:19|20)\d\d"
+)
+
+
+def is_date_word(word: str) -> bool:
+    """A year, a date, a season ("2015-2016") or a month's name, with a leading «و»/«في»/«ب»
+    or «ل» («وجوان», «بمارس»): words a period is named with."""
+    w = fold(word)
+    if _DATE_WORD.fullmatch(w):
+        return True
+    for prefix in ("", "و", "ب", "ل", "في", "وفي"):
+        if w.startswith(prefix) and w[len(prefix) :] in _MONTH_OF:
+            return True
+    return False

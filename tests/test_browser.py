@@ -52,6 +52,7 @@ HTML_ARTICLE = {
     "published": "2025-07-01",
 }
 HTML_QUESTION = "متى ستفتتح بلدية صفاقس المكتبة العمومية الجديدة؟"
+STORY_QUESTION = "كيف تطور إضراب عمال ميناء رادس؟"
 
 if not CHROMIUM.exists():
     pytest.skip(
@@ -59,6 +60,20 @@ if not CHROMIUM.exists():
         allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
+
+
+def story_lines() -> list[str]:
+    """The port strike of tests/test_timeline.py: a story told over five dated articles."""
+    from tests.test_timeline import RECORDS
+
+    return [
+        json.dumps(
+            {"id": rid, "title": title, "text": text, "published": published or "",
+             "source": "Jawhara FM"},
+            ensure_ascii=False,
+        )
+        for rid, published, title, text in RECORDS
+    ]  # fmt: skip
 
 
 def free_port() -> int:
@@ -81,6 +96,7 @@ def served(tmp_path_factory, real_encoder):
         corpus.mkdir()
         seeds = (ROOT / "seeds" / "ant-news-sample.jsonl").read_text(encoding="utf-8")
         lines = seeds.splitlines()[:SEED_RECORDS] + [json.dumps(HTML_ARTICLE, ensure_ascii=False)]
+        lines += story_lines()
         (corpus / "news.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         index_dir = tmp / "ix"
         build_index([corpus], index_dir, real_encoder)
@@ -321,3 +337,39 @@ def test_a_conversation_survives_reload_and_restart_and_exports_with_its_sources
     finally:
         page.close()
         demo.close()
+
+
+def test_a_story_question_is_a_dated_timeline_whose_sources_open_at_their_spans(
+    served, browser, real_encoder
+):
+    url, index_dir, small = served
+    if not small:
+        pytest.skip("the story's articles are only in the small built-in index")
+    expected = Answerer(load_index(index_dir), real_encoder).ask(STORY_QUESTION)
+    assert expected.mode == "timeline", expected.note
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    ask_in_page(page, url, STORY_QUESTION)
+    timeline = page.locator("#isnad-chat .isnad-timeline").last
+    timeline.wait_for(timeout=30_000)
+    assert timeline.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    dates = timeline.locator("time.isnad-date").all_inner_texts()
+    assert dates == [e.date for e in expected.timeline] and dates == sorted(dates)
+    assert timeline.locator(".isnad-chip").count() == len(expected.citations)
+    # every entry's source is in the Sources list and opens at its span
+    labels = page.locator("#isnad-sources label")
+    assert labels.count() == len(expected.citations)
+    last = expected.citations[-1]
+    labels.filter(has_text=f"[{last.n}]").first.click()
+    mark = page.locator("#isnad-article #isnad-mark")
+    sync_api.expect(mark).to_have_text(last.text, timeout=15_000)
+    # the same question with the mode set to "answer" is answered as before
+    page.locator("#isnad-mode").get_by_text("إجابة · Answer").click()
+    box = page.locator("#isnad-question textarea")
+    box.fill(STORY_QUESTION)
+    box.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#isnad-chat .isnad-answer').length === 2",
+        timeout=30_000,
+    )
+    assert page.locator("#isnad-chat .isnad-timeline").count() == 1
+    page.close()

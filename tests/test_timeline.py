@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,16 @@ import pytest
 import cli
 from index.build import build_index
 from index.store import load_index
+from qa.abstain import GroupModel
 from qa.answer import Answerer, QuestionError
 from qa.export import to_html, to_markdown, to_text
 from qa.filters import parse_filters
 from qa.records import answer_from_json
 from qa.story import asks_for_story, story_topic
+from qa.story_model import FEATURES as STORY_FEATURES
+from qa.story_model import StoryModel
 from qa.timeline import TimelineSettings
+from qa.timeq import story_period
 from tests.conftest import FakeEncoder
 from tests.test_answer import assert_verified, coverage_model
 from tests.test_cli import fixed_calibration, run
@@ -54,8 +58,20 @@ RECORDS = [
      "شهدت ولايات الشمال الغربي أمطارا غزيرة أدت إلى ارتفاع منسوب الأودية."),
 ]  # fmt: skip
 QUESTION = f"كيف تطور {STORY}؟"
-# The fake encoder's cosines spread far wider than a real model's: a wider relevance floor.
-FAKE = TimelineSettings(floor=0.3, about=0.3)
+
+
+def lexical_story_model(cut: float = 0.4) -> StoryModel:
+    """About the story when an article's BM25 is at least `cut` of the best one's (across
+    scripts: its rank among the first three). The fitted weights fit the real model only."""
+    n = len(STORY_FEATURES)
+
+    def on(feature: str, weight: float, intercept: float) -> GroupModel:
+        coef = tuple(weight if f == feature else 0.0 for f in STORY_FEATURES)
+        return GroupModel((0.0,) * n, (1.0,) * n, coef, intercept, 0.5)
+
+    return StoryModel(
+        {"same": on("lexical", 20, -20 * cut), "cross": on("log_rank", -20, 20 * 1.2)}, {}
+    )
 
 
 def write_corpus(root: Path, records=RECORDS) -> Path:
@@ -82,7 +98,12 @@ def index(tmp_path, fake_encoder):
 @pytest.fixture
 def answerer(index, fake_encoder):
     return Answerer(
-        index, fake_encoder, k=5, abstain_model=coverage_model(), strict=True, timeline=FAKE
+        index,
+        fake_encoder,
+        k=5,
+        abstain_model=coverage_model(),
+        strict=True,
+        story_model=lexical_story_model(),
     )
 
 
@@ -106,7 +127,13 @@ def test_story_questions_are_recognised_and_factoid_ones_are_not():
     ]
     assert all(asks_for_story(q) for q in stories)
     assert not any(asks_for_story(q) for q in factoids)
-    assert story_topic("كيف تطورت أزمة حركة نداء تونس في 2016؟") == "أزمة حركة نداء تونس في 2016"
+    # the period it names is a filter, not words to search for (qa.timeq.story_period)
+    assert story_topic("كيف تطورت أزمة حركة نداء تونس في 2016؟") == "أزمة حركة نداء تونس"
+    assert story_topic("ماذا حدث في ملف الكامور منذ أفريل 2017؟") == "في ملف الكامور"
+    assert story_period("ماذا حدث في ملف الكامور منذ أفريل 2017؟") == (date(2017, 4, 1), None)
+    assert story_period("بين ديسمبر 2016 وماي 2017") == (date(2016, 12, 1), date(2017, 5, 31))
+    assert story_period("خلال شهري ماي وجوان 2017") == (date(2017, 5, 1), date(2017, 6, 30))
+    assert story_period("between January and June 2017") == (date(2017, 1, 1), date(2017, 6, 30))
     assert story_topic("How did the El Kamour protests unfold?") == "El Kamour protests"
     assert story_topic("كيف تطورت؟") == "كيف تطورت؟"  # nothing left: the question itself
 
@@ -137,7 +164,8 @@ def test_articles_of_one_event_are_one_entry_with_the_others_listed(index, fake_
         fake_encoder,
         abstain_model=coverage_model(),
         strict=True,
-        timeline=replace(FAKE, event_cosine=0.8),
+        story_model=lexical_story_model(),
+        timeline=TimelineSettings(event_cosine=0.8),
     )
     a = answerer.ask(QUESTION)
     on_12 = [e for e in a.timeline if e.date == "2017-01-12"]
@@ -176,7 +204,11 @@ def test_too_few_dated_articles_give_the_ordinary_answer_and_say_why(tmp_path, f
     build_index([write_corpus(tmp_path, undated)], tmp_path / "ix", fake_encoder)
     index = load_index(tmp_path / "ix")
     answerer = Answerer(
-        index, fake_encoder, abstain_model=coverage_model(), strict=True, timeline=FAKE
+        index,
+        fake_encoder,
+        abstain_model=coverage_model(),
+        strict=True,
+        story_model=lexical_story_model(),
     )
     a = answerer.ask(QUESTION)
     assert a.mode == "answer" and a.note.startswith("لا خط زمني")
@@ -223,7 +255,7 @@ def cli_index(tmp_path, monkeypatch):
     import qa.answer
 
     monkeypatch.setattr(cli, "_light_encoder", lambda model: FakeEncoder())
-    monkeypatch.setattr(qa.answer, "TimelineSettings", lambda: FAKE)
+    monkeypatch.setattr(qa.answer, "load_story_model", lexical_story_model)
     monkeypatch.setenv("ISNAD_CALIBRATION", fixed_calibration(tmp_path / "always", 0.0))
     build_index([write_corpus(tmp_path)], tmp_path / "ix", FakeEncoder())
     return str(tmp_path / "ix")
@@ -307,7 +339,7 @@ def test_the_web_api_takes_a_mode(index, fake_encoder, tmp_path, monkeypatch):
     import qa.answer
     from tests.test_app import free_port
 
-    monkeypatch.setattr(qa.answer, "TimelineSettings", lambda: FAKE)
+    monkeypatch.setattr(qa.answer, "load_story_model", lexical_story_model)
     monkeypatch.setenv("ISNAD_CALIBRATION", fixed_calibration(tmp_path / "always", 0.0))
     demo = app.create_app(
         index.path, [], tmp_path / "up", encoder=fake_encoder, conversations_db=tmp_path / "c.db"
@@ -324,3 +356,16 @@ def test_the_web_api_takes_a_mode(index, fake_encoder, tmp_path, monkeypatch):
             client.predict(QUESTION, "", "", "", "", "story", api_name="/answer")
     finally:
         demo.close()
+
+
+def test_the_story_model_is_the_calibration_folders_else_the_shipped_one(tmp_path, monkeypatch):
+    from qa.story_model import StoryModelError, load_story_model
+
+    monkeypatch.setenv("ISNAD_CALIBRATION", str(tmp_path))  # a folder without one
+    assert "same" in load_story_model().groups
+    (tmp_path / "story_model.json").write_text("{", encoding="utf-8")
+    with pytest.raises(StoryModelError, match="refit it with `python bench/stories.py"):
+        load_story_model()
+    (tmp_path / "story_model.json").write_text('{"format": "old"}', encoding="utf-8")
+    with pytest.raises(StoryModelError, match="expected 'isnad-story 1'"):
+        load_story_model()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from index.articles import Article
 from index.dates import parse_published
+from index.lexical import script_of
 from index.store import IndexError_, embedded_with_older_recipe, read_manifest, segment_entries
 from qa.export import permalink
 from qa.records import Answer, Copy
@@ -125,17 +126,26 @@ def render_timeline(a: Answer) -> str:
             f"{meta_line(None, c.source, c.url)}{_permalink(c.article_id, c.start, c.end)}</span>"
             for c in e.citations
         )
+        # a date and chips come first, so dir="auto" would find no letter: the entry's
+        # direction is its sentence's
+        way = _direction(e.citations[0].text)
         items.append(
-            f'<li class="isnad-event" dir="auto"><time class="isnad-date" datetime="{esc(e.date)}">'
-            f'{esc(e.date)}</time><p class="isnad-event-text" dir="auto">{said}</p>'
+            f'<li class="isnad-event" dir="{way}">'
+            f'<time class="isnad-date" datetime="{esc(e.date)}">{esc(e.date)}</time>'
+            f'<p class="isnad-event-text" dir="auto">{said}</p>'
             f'<div class="isnad-chips">{chips}</div>{_copies(e.also)}</li>'
         )
     lead = a.text.split("\n", 1)[0]
+    way = _direction(a.timeline[0].citations[0].text) if a.timeline else "auto"
     return (
         '<div class="isnad-answer isnad-timeline-answer" dir="auto">'
         f'<p class="isnad-answer-text isnad-timeline-lead" dir="auto">{esc(lead)}</p>'
-        f'<ol class="isnad-timeline" dir="auto">{"".join(items)}</ol></div>'
+        f'<ol class="isnad-timeline" dir="{way}">{"".join(items)}</ol></div>'
     )
+
+
+def _direction(text: str) -> str:
+    return "rtl" if script_of(text) == "arabic" else "ltr"
 
 
 def _permalink(article_id: str, start: int, end: int) -> str:
