@@ -18,8 +18,11 @@ hit@k, a top-k passage holds the answer; answer@1, the answer was given and its 
 holds the answer (an abstention on an answerable question is a miss); answered, the share not
 abstained; precision, answer@1 / answered; out-of-corpus abstained, the share of the set's
 questions asked of the news-only index that abstain. first-cited: the first citation holds the
-answer whether or not isnad abstained (the choice of sentence alone). Calibrating needs
-scikit-learn.
+answer whether or not isnad abstained (the choice of sentence alone). F1 and EM: the short
+answer (qa.reader, fitted on the OTHER set by `bench/reader.py --work W`, read from --work)
+against the gold answers, SQuAD-style after Arabic normalisation, max over the golds, over the
+answered answerable questions, the first citation's whole text where the reader gives none.
+Calibrating needs scikit-learn.
 
 The threshold rule (--threshold-rule, default "mid-rank"; see fit_model). The targets: answer
 at least .88 of in-corpus questions and abstain on at least .85 (Arabic, the "same" group) /
@@ -66,7 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from evalsets import Gold, load_set  # noqa: E402
+from evalsets import Gold, answer_f1, load_set  # noqa: E402
 
 # The logistic regression's inverse regularisation. .01 transferred a little better than .1 under
 # mid-rank (bootstrap share meeting both targets 1.00/.79/.64/.00 against 1.00/.61/.55/.00, mean
@@ -108,9 +111,11 @@ def open_index(index_dir: Path, paths: list[Path], encoder, *, seed: Path | None
 # --- measuring -----------------------------------------------------------------------------
 
 
-def evaluate(answerer, gold: Gold | None, questions: list[dict]) -> list[dict]:
+def evaluate(answerer, gold: Gold | None, questions: list[dict], reader=None) -> list[dict]:
     """Per question: retrieval rank, whether the first citation holds the answer, the
-    abstention features. With gold None (out-of-corpus) only the features."""
+    abstention features, and the short answer's F1 and exact match (`reader`, qa.reader, on
+    the first citation; the citation's whole text where it is not confident). With gold None
+    (out-of-corpus) only the features."""
     from qa.abstain import group_of
 
     out = []
@@ -127,7 +132,39 @@ def evaluate(answerer, gold: Gold | None, questions: list[dict]) -> list[dict]:
             rec["cited_any"] = any(gold.contains(q, s.article_row, s.start, s.end) for s in spans)
             rec["citations"] = len(spans)
             rec["cited_chars"] = sum(s.end - s.start for s in spans)
+            if spans and reader is not None:
+                text = answerer.index.articles[spans[0].article_row].text
+                found = reader.read(q["question"], text, spans[0].start, spans[0].end)
+                shown = text[found[0] : found[1]] if found else text[spans[0].start : spans[0].end]
+                rec["short_f1"], rec["short_em"] = answer_f1(shown, q["answers"])
+                rec["short_given"] = found is not None
+                rec["first_choices"] = first_choices(answerer, ranking, reader, q, gold)
         out.append(rec)
+    return out
+
+
+def first_choices(answerer, ranking, reader, q: dict, gold: Gold, n: int = 3) -> list[list]:
+    """For the `n` sentences first in line to be cited (qa.compose.candidates): [their order
+    score, the reader's best span logit in them, whether they hold the answer]: what a better
+    first sentence could be chosen from (README, "A better first sentence")."""
+    from qa.compose import candidates
+
+    index, out = answerer.index, []
+    scored = candidates(ranking, answerer.compose)[:n]
+    for s in scored:
+        art, start, end = (
+            int(index.sent_article[s.row]),
+            int(index.sent_start[s.row]),
+            int(index.sent_end[s.row]),
+        )
+        text = index.articles[art].text
+        found = reader.best(q["question"], text, start, end)
+        bonus = max(
+            ranking.lexical_bonus.get(c, 0.0)
+            for c, rows in ranking.hit_sentences.items()
+            if s.row in rows
+        )
+        out.append([s.score + bonus, found[2] if found else 0.0, gold.contains(q, art, start, end)])
     return out
 
 
@@ -279,11 +316,24 @@ def figures(record: dict, model, lang: str) -> dict:
         "precision": right / max(1, len(kept)),
         "any_cited": sum(r["cited_any"] and answered(r) for r in inside) / n,
         "cited_chars_mean": sum(r["cited_chars"] for r in inside) / n,
+        # SQuAD-style, over answered answerable questions: the short answer where given, the
+        # first citation's text otherwise
+        **short_answer_figures([r for r in kept if "short_f1" in r]),
         "n_out_of_corpus": len(outside),
         "ooc_abstained": (sum(not answered(r) for r in outside) / len(outside))
         if outside
         else None,
         "auc": auc([p(r) for r in inside], [p(r) for r in outside]),
+    }
+
+
+def short_answer_figures(answered: list[dict]) -> dict:
+    if not answered:
+        return {}
+    return {
+        "short_f1": sum(r["short_f1"] for r in answered) / len(answered),
+        "short_em": sum(r["short_em"] for r in answered) / len(answered),
+        "short_given": sum(r["short_given"] for r in answered) / len(answered),
     }
 
 
@@ -345,6 +395,7 @@ def main() -> None:
     from qa.abstain import AbstainModelError, load_abstain_model, save_abstain_model
     from qa.answer import Answerer
     from qa.calibration import ABSTAIN_FILE, SHIFT_FILE, SHIPPED
+    from qa.reader import Reader, load_reader_model
     from qa.shift import save_query_shift
 
     configure_threads()
@@ -372,6 +423,12 @@ def main() -> None:
     shifts = dict.fromkeys(SETS)
     if args.query_shift != "none":
         shifts = {name: set_shift(encoder, evalsets[name]) for name in SETS}
+    # the short-answer reader fitted on the OTHER set (bench/reader.py --work writes them)
+    readers = {}
+    for name in SETS:
+        path = args.work / f"reader-{name}.json"
+        if path.is_file():
+            readers[name] = Reader(load_reader_model(path))
     records, sizes, answerers = {}, {}, {}
     for name, other in (SETS, SETS[::-1]):
         evalset = evalsets[name]
@@ -384,8 +441,9 @@ def main() -> None:
         )
         news_answerer = Answerer(news, encoder, abstain_model=shipped, query_shift=shift)
         t0 = time.perf_counter()
+        reader = readers.get(other)
         records[name] = {
-            "in": evaluate(answerer, Gold(index, evalset), evalset.questions),
+            "in": evaluate(answerer, Gold(index, evalset), evalset.questions, reader),
             "out": evaluate(news_answerer, None, evalset.questions),
         }
         sizes[name] = {"articles": len(index.articles), "chunks": len(index)}
@@ -450,6 +508,8 @@ COLUMNS = {
     "precision": ("precision", ">10.3f"),
     "ooc_abstained": ("ooc-abst", ">9.3f"),
     "auc": ("AUC", ">6.3f"),
+    "short_f1": ("F1", ">6.3f"),
+    "short_em": ("EM", ">6.3f"),
 }
 
 

@@ -14,6 +14,8 @@ text is identical (isnad indexes such a text once, under the first id).
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +88,32 @@ class Gold:
         return self.contains(
             q, int(ix.chunk_article[c]), int(ix.chunk_start[c]), int(ix.chunk_end[c])
         )
+
+
+# --- short answers: SQuAD-style token F1 and exact match after Arabic normalisation -----------
+
+_PUNCT = re.compile(r"[^\w\s]|_")
+
+
+def normalize_answer(text: str) -> list[str]:
+    """The answer's tokens after Arabic normalisation: diacritics and tatweel removed, alef
+    forms unified (index.lexical.fold, which also unifies ta marbuta and alef maqsura and
+    lowercases Latin), punctuation removed."""
+    from index.lexical import fold
+
+    return _PUNCT.sub(" ", fold(text)).split()
+
+
+def answer_f1(prediction: str, golds: list[str]) -> tuple[float, float]:
+    """(F1, exact match), each the best over the gold answers."""
+    pred = normalize_answer(prediction)
+    best_f1 = best_em = 0.0
+    for gold in golds:
+        g = normalize_answer(gold)
+        best_em = max(best_em, float(pred == g))
+        common = Counter(pred) & Counter(g)
+        same = sum(common.values())
+        if same:
+            p, r = same / len(pred), same / len(g)
+            best_f1 = max(best_f1, 2 * p * r / (p + r))
+    return best_f1, best_em

@@ -128,6 +128,8 @@ def run(answerer, items: list[dict], events: dict) -> list[dict]:
 
 def without_story(answerer, items: list[dict]) -> list[bool]:
     """Per question: a timeline was still told with its gold and related articles left out."""
+    from qa.story import tell_story
+
     index = answerer.index
     out = []
     for it in items:
@@ -135,7 +137,7 @@ def without_story(answerer, items: list[dict]) -> list[bool]:
         for a in it["gold"] + it["related"]:
             if a in index.article_row:
                 mask[index.article_row[a]] = False
-        told = answerer._story(it["question"], mask, answerer.timeline)
+        told = tell_story(answerer, it["question"], mask, answerer.timeline)
         out.append(not isinstance(told, str))
     return out
 
@@ -198,9 +200,11 @@ def false_triggers(arcd: Path, tydi: Path) -> dict:
 def asked(answerer, items: list[dict]) -> list[tuple]:
     """Per question, what does not depend on the fitted weights: (item, its (topic, deep
     ranking) or None where the abstention gate keeps the story out)."""
+    from qa.story import story_ranking
+
     out = []
     for it in items:
-        found = answerer.story_ranking(it["question"], None, answerer.timeline)
+        found = story_ranking(answerer, it["question"], None, answerer.timeline)
         out.append((it, found))
     return out
 

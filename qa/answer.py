@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import date
 
 import numpy as np
 
@@ -30,13 +29,13 @@ from qa.abstain import AbstainModel, features, load_abstain_model
 from qa.calibration import HOW
 from qa.compose import ComposeSettings, Span, candidates, choose_spans
 from qa.filters import Filters
-from qa.records import Answer, Citation, Copy, Entry, Passage
+from qa.reader import Reader, ReaderModel, load_reader_model
+from qa.records import Answer, Citation, Copy, Passage, ShortAnswer
 from qa.retrieve import Ranking, RetrievalSettings, Retriever
 from qa.shift import QueryShift
-from qa.story import MODES, asks_for_story, story_topic
+from qa.story import MODES, asks_for_story, tell_story
 from qa.story_model import StoryModel, load_story_model
-from qa.timeline import TimelineSettings, lead_line, no_timeline, tell
-from qa.timeq import story_period
+from qa.timeline import TimelineSettings
 
 MAX_QUESTION_CHARS = 2000
 FOLLOW_UP_WORDS = 2
@@ -117,6 +116,7 @@ class Answerer:
         query_shift: QueryShift | None | str = "shipped",
         timeline: TimelineSettings | None = None,
         story_model: StoryModel | None = None,
+        reader_model: ReaderModel | None = None,
     ) -> None:
         assert k > 0, f"k must be positive, got {k}"
         self.index = index
@@ -128,6 +128,7 @@ class Answerer:
         self.compose = compose or ComposeSettings()
         self.timeline = timeline or TimelineSettings()
         self.story_model = story_model or load_story_model()
+        self.reader = Reader(reader_model or load_reader_model())
         self.strict = strict
 
     def calibration_warning(self) -> str | None:
@@ -229,7 +230,7 @@ class Answerer:
                 lang = "arabic" if script_of(q) == "arabic" else "other"
                 answers[i] = Answer(q, True, NO_MATCH[lang].format(f.describe()), (), ())
             elif modes[i] == "timeline" or (modes[i] == "auto" and asks_for_story(q)):
-                answers[i] = self._story(q, m, timeline)
+                answers[i] = tell_story(self, q, m, timeline)
         # answers, where no timeline was asked for or could be told (it says why in a note)
         todo = [i for i in range(len(questions)) if not isinstance(answers.get(i, ""), Answer)]
         evidence = self.evidence_batch(
@@ -240,64 +241,6 @@ class Answerer:
             answers[i] = replace(self._decide(questions[i], *ev), note=note)
         return [answers[i] for i in range(len(questions))]
 
-    def _story(
-        self, question: str, mask: np.ndarray | None, settings: TimelineSettings
-    ) -> Answer | str:
-        """The question told as a timeline (qa.timeline), or why not (for the ordinary answer's
-        note): the articles do not hold its story (the abstention model, asked about the
-        story's topic), or fewer than `min_articles` of its articles are dated."""
-        lang = "arabic" if script_of(question) == "arabic" else "other"
-        found = self.story_ranking(question, mask, settings)
-        if found is None:
-            return no_timeline(None, lang)
-        topic, deep = found
-        story = tell(self.index, deep, topic, self.story_model, settings)
-        entries, citations, shown = [], [], []
-        for event in story.events:
-            cited = self._citations(list(event.spans), first=len(citations) + 1)
-            if not cited:
-                continue
-            citations += cited
-            shown += event.article_rows
-            also = tuple(self._copy(r) for r in event.article_rows[1:])
-            entries.append(Entry(date.fromordinal(event.day).isoformat(), cited, also))
-        if len(entries) < 2:  # one event is no timeline
-            return no_timeline(story, lang)
-        lines = [lead_line(entries, self.index.catalog, shown, story, lang)]
-        lines += [
-            f"{e.date} — " + " ".join(f"{_one_line(c.text)} [{c.n}]" for c in e.citations)
-            for e in entries
-        ]
-        passages = tuple(
-            Passage(c.article_id, c.start, c.end, round(h.score, 4))
-            for h in deep.hits[: self.k]
-            for c in [self.index.chunk(h.chunk_row)]
-        )
-        text = "\n".join(lines)
-        return Answer(question, False, text, tuple(citations), passages, "timeline", tuple(entries))
-
-    def story_ranking(
-        self, question: str, mask: np.ndarray | None, settings: TimelineSettings
-    ) -> tuple[str, Ranking] | None:
-        """(the story's topic, its deep ranking) for a story question, within `mask` and the
-        period the question names; None when the articles do not hold the story (nothing in
-        the period, or the abstention model, asked about the topic, abstains). The deep
-        ranking searches the topic followed by the titles of its `expand` best articles (how
-        the outlet names the story: an English question finds the Arabic words of it)."""
-        topic = story_topic(question)
-        period = story_period(question)
-        if any(period):  # the period the question names bounds the story: a filter
-            inside = self.index.catalog.article_mask(*period)
-            mask = inside if mask is None else mask & inside
-            if not mask.any():
-                return None
-        vector = self.retriever.encode([topic])
-        ranking, spans, x = self.evidence_batch([topic], allowed=[mask], vectors=vector)[0]
-        if not spans or not self.abstain_model.answers(ranking, x):
-            return None
-        deep = self.retriever.rank_batch([topic], settings.depth, vectors=vector, allowed=[mask])
-        return topic, deep[0]
-
     def _decide(self, question: str, ranking: Ranking, spans: list[Span], x) -> Answer:
         """The answer from one question's evidence: cited spans, or an abstention."""
         passages = tuple(
@@ -305,15 +248,32 @@ class Answerer:
             for h in ranking.hits
             for c in [self.index.chunk(h.chunk_row)]
         )
-        citations = self._citations(spans) if spans else ()
+        citations = self.cite(spans) if spans else ()
         if citations and self.abstain_model.answers(ranking, x):
             text = " ".join(f"{_one_line(c.text)} [{c.n}]" for c in citations)
-            return Answer(question, False, text, citations, passages)
+            short = self._short_answer(question, citations[0])
+            return Answer(question, False, text, citations, passages, short_answer=short)
         message = NOT_FOUND["arabic" if script_of(question) == "arabic" else "other"]
         return Answer(question, True, message, (), passages)
 
-    def _citations(self, spans: list[Span], first: int = 1) -> tuple[Citation, ...]:
-        """Checked citations of `spans`, numbered from `first` (a failed check: see module)."""
+    def _short_answer(self, question: str, cited: Citation) -> ShortAnswer | None:
+        """The reader's short answer inside the first citation, checked like a citation."""
+        article = self.index.articles[self.index.article_row[cited.article_id]]
+        script = "arabic" if "arabic" in self.retriever.corpus_scripts else "latin"
+        found = self.reader.read(question, article.text, cited.start, cited.end, script)
+        if found is None:
+            return None
+        short = ShortAnswer(cited.article_id, *found, article.text[found[0] : found[1]])
+        problem = verify_short(short, cited, self.index)
+        if problem:
+            if self.strict:
+                raise CitationError(problem)
+            return None
+        return short
+
+    def cite(self, spans: list[Span], first: int = 1) -> tuple[Citation, ...]:
+        """Checked citations of `spans`, numbered from `first`: a failed check raises in
+        strict mode, else the span is dropped (module docstring)."""
         out: list[Citation] = []
         catalog = self.index.catalog
         for span in spans:
@@ -328,7 +288,7 @@ class Answerer:
                 published=catalog.published[span.article_row],
                 source=article.meta.get("source"),
                 url=article.meta.get("url"),
-                copies=tuple(self._copy(r) for r in catalog.copies(span.article_row)),
+                copies=tuple(self.copy_of(r) for r in catalog.copies(span.article_row)),
             )
             problem = verify(citation, self.index)
             if problem:
@@ -338,7 +298,7 @@ class Answerer:
             out.append(citation)
         return tuple(out)
 
-    def _copy(self, row: int) -> Copy:
+    def copy_of(self, row: int) -> Copy:
         a = self.index.articles[row]
         published = self.index.catalog.published[row]
         return Copy(a.id, a.title, a.meta.get("source"), published, a.meta.get("url"))
@@ -357,6 +317,19 @@ def verify(citation: Citation, index: Index) -> str:
         return f"citation [{citation.n}]: text differs from {where}"
     if not citation.text.strip():
         return f"citation [{citation.n}]: blank span"
+    return ""
+
+
+def verify_short(short: ShortAnswer, cited: Citation, index: Index) -> str:
+    """What is wrong with a short answer, or "" when it is a non-blank span of its article
+    inside the citation it answers from."""
+    if short.article_id != cited.article_id:
+        return "short answer: not from the first citation's article"
+    if not cited.start <= short.start < short.end <= cited.end:
+        return f"short answer: {short.start}:{short.end} outside [{cited.start}:{cited.end}]"
+    text = index.articles[index.article_row[short.article_id]].text
+    if text[short.start : short.end] != short.text or not short.text.strip():
+        return f"short answer: text differs from {short.article_id}[{short.start}:{short.end}]"
     return ""
 
 

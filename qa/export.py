@@ -16,7 +16,7 @@ import html
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
-from qa.records import Answer, Citation, Copy
+from qa.records import Answer, Citation, Copy, ShortAnswer
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860/"
 ABSTAINED = "لا تذكر المقالات إجابة · The articles do not say"
@@ -29,17 +29,19 @@ def permalink(base_url: str, article_id: str, start: int, end: int) -> str:
 
 
 def to_text(answer: Answer) -> str:
-    """The answer for a terminal: its text, then each citation (or the closest passages); a
-    timeline as its lead line, then a date column beside each entry's sentences."""
+    """The answer for a terminal: its short answer (or its text), then each citation with its
+    quote, the short answer marked **so** in it (or the closest passages); a timeline as its
+    lead line, then a date column beside each entry's sentences."""
     lines = [f"({answer.note})"] if answer.note else []
     if answer.mode == "timeline":
         return "\n".join([*lines, *_timeline_text(answer)]).rstrip() + "\n"
-    lines += [answer.text, ""]
+    short = answer.short_answer
+    lines += [f"{_md_line(short.text)} [1]" if short else answer.text, ""]
     for c in answer.citations:
         where = ", ".join(x for x in (c.source, c.published) if x)
         lines.append(f"[{c.n}] {c.title}" + (f" ({where})" if where else ""))
         lines.append(f"    {c.article_id} [{c.start}:{c.end}]")
-        lines.append(f"    «{_md_line(c.text)}»")
+        lines.append(f"    «{_md_line(_marked(c, short, '**', '**'))}»")
         for x in c.copies:
             where = ", ".join(w for w in (x.source, x.published) if w)
             lines.append(f"    also reported: {x.title}" + (f" ({where})" if where else ""))
@@ -90,10 +92,12 @@ def to_markdown(
                 lines.append(f"- ≈{i} closest passage: [{p.article_id} {p.start}–{p.end}]({link})")
             lines.append("")
             continue
-        lines += [_md_line(a.text), ""]
+        short = a.short_answer
+        lines += [f"**{_md_line(short.text)}** [1]" if short else _md_line(a.text), ""]
         for c in a.citations:
             lines.append(f"[{c.n}] **{_md_line(c.title)}** — {_md_meta(c, base_url)}")
-            lines += [f"> {line}" if line.strip() else ">" for line in c.text.split("\n")]
+            quote = _marked(c, short, "**", "**")
+            lines += [f"> {line}" if line.strip() else ">" for line in quote.split("\n")]
             for x in c.copies:
                 lines.append(f"  - also reported by: {_md_copy(x)}")
             lines.append("")
@@ -130,8 +134,10 @@ def to_html(
                 )
             parts.append("</ol></section>")
             continue
-        parts.append(f'<p dir="auto">{_e(a.text)}</p><ol class="sources" dir="auto">')
-        parts += [_html_source(c, base_url, quote=True) for c in a.citations]
+        short = a.short_answer
+        lead = f"<b>{_e(short.text)}</b> [1]" if short else _e(a.text)
+        parts.append(f'<p dir="auto">{lead}</p><ol class="sources" dir="auto">')
+        parts += [_html_source(c, base_url, quote=True, short=short) for c in a.citations]
         parts.append("</ol></section>")
     return (
         '<!doctype html>\n<html lang="ar"><head><meta charset="utf-8">'
@@ -140,9 +146,11 @@ def to_html(
     )
 
 
-def _html_source(c: Citation, base_url: str, quote: bool = False) -> str:
-    """One citation: [n], title, date, source, url and permalink; its quote when `quote`, and
-    its wire copies."""
+def _html_source(
+    c: Citation, base_url: str, quote: bool = False, short: ShortAnswer | None = None
+) -> str:
+    """One citation: [n], title, date, source, url and permalink; its quote when `quote` (a
+    short answer inside it marked), and its wire copies."""
     link = permalink(base_url, c.article_id, c.start, c.end)
     url = f' · <a href="{_e(c.url)}">{_e(c.url)}</a>' if _web(c.url) else ""
     meta = " · ".join(_e(v) for v in ((c.published or "")[:10], c.source or "") if v)
@@ -150,7 +158,7 @@ def _html_source(c: Citation, base_url: str, quote: bool = False) -> str:
         f'<li dir="auto"><b dir="auto">[{c.n}] {_e(c.title)}</b> '
         f'<span class="meta" dir="auto">{meta}{url} · '
         f'<a href="{_e(link)}">isnad: {_e(c.article_id)} [{c.start}:{c.end}]</a></span>'
-        + (f'<blockquote dir="auto">{_e(c.text)}</blockquote>' if quote else "")
+        + (f'<blockquote dir="auto">{_html_marked(c, short)}</blockquote>' if quote else "")
         + f"{_html_copies(c.copies)}</li>"
     )
 
@@ -186,6 +194,31 @@ def _md_meta(c: Citation, base_url: str) -> str:
     link = permalink(base_url, c.article_id, c.start, c.end)
     bits.append(f"[isnad: {c.article_id} {c.start}–{c.end}]({link})")
     return " · ".join(bits)
+
+
+def _short_in(c: Citation, short: ShortAnswer | None) -> tuple[int, int] | None:
+    """Where the short answer lies in the citation's text, or None if it is not in it."""
+    if not short or short.article_id != c.article_id or not c.start <= short.start < c.end:
+        return None
+    return short.start - c.start, short.end - c.start
+
+
+def _marked(c: Citation, short: ShortAnswer | None, before: str, after: str) -> str:
+    """The citation's text with the short answer, if it lies in it, between `before` and
+    `after`."""
+    where = _short_in(c, short)
+    if where is None:
+        return c.text
+    a, b = where
+    return c.text[:a] + before + c.text[a:b] + after + c.text[b:]
+
+
+def _html_marked(c: Citation, short: ShortAnswer | None) -> str:
+    where = _short_in(c, short)
+    if where is None:
+        return _e(c.text)
+    a, b = where
+    return f"{_e(c.text[:a])}<mark>{_e(c.text[a:b])}</mark>{_e(c.text[b:])}"
 
 
 def _md_copy(x: Copy) -> str:

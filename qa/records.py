@@ -92,6 +92,25 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The words of the first citation that answer the question (qa.reader): a span inside
+    that citation's, checked against the article like every span."""
+
+    article_id: str
+    start: int
+    end: int
+    text: str
+
+    def to_json(self) -> dict:
+        return {
+            "article_id": self.article_id,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
 class Entry:
     """One event of a timeline: its date, the cited sentences of its best article, and the
     event's other articles."""
@@ -118,6 +137,7 @@ class Answer:
     mode: str = "answer"  # or "timeline"
     timeline: tuple[Entry, ...] = ()
     note: str | None = None  # e.g. why a story question got no timeline
+    short_answer: ShortAnswer | None = None  # inside citations[0]; None when not confident
 
     def to_json(self, id: str | None = None) -> dict:
         out = {
@@ -126,6 +146,7 @@ class Answer:
             "abstained": self.abstained,
             "answer": self.text,
             "mode": self.mode,
+            "short_answer": self.short_answer.to_json() if self.short_answer else None,
             "citations": [c.to_json() for c in self.citations],
             "passages": [
                 {"article_id": p.article_id, "start": p.start, "end": p.end, "score": p.score}
@@ -164,4 +185,5 @@ def answer_from_json(data: dict) -> Answer:
         data.get("mode", "answer"),
         timeline,
         data.get("note"),
+        ShortAnswer(**data["short_answer"]) if data.get("short_answer") else None,
     )

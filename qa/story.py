@@ -14,15 +14,30 @@ triggers on ARCD's and TyDi's factoid questions (Arabic and English).
 تونس» -> «أزمة نداء تونس»): what retrieval should look for. Words such as «تطورات» or
 "developments" otherwise match every article that uses them.
 
-What this module does NOT do: retrieve or build the timeline (qa.timeline).
+`tell_story(answerer, question, mask, settings)` answers such a question as a timeline
+(qa.timeline) with the answerer's parts (retriever, abstention model, story model, citations),
+or says why it cannot be told (the ordinary answer then carries that note).
+
+What this module does NOT do: choose the articles, group the events or cite them
+(qa.timeline, qa.story_model); make or check citations (qa.answer).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
+from typing import TYPE_CHECKING
 
-from index.lexical import fold
-from qa.timeq import is_date_word
+import numpy as np
+
+from index.lexical import fold, script_of
+from qa.records import Answer, Entry, Passage
+from qa.retrieve import Ranking
+from qa.timeline import TimelineSettings, lead_line, no_timeline, tell
+from qa.timeq import is_date_word, story_period
+
+if TYPE_CHECKING:  # qa.answer imports this module
+    from qa.answer import Answerer
 
 MODES = ("auto", "timeline", "answer")  # how a question may ask to be answered (qa.answer)
 
@@ -114,3 +129,64 @@ def _without_period(words: list[str]) -> list[str]:
             continue
         out.append(w)
     return out
+
+
+def tell_story(
+    answerer: Answerer, question: str, mask: np.ndarray | None, settings: TimelineSettings
+) -> Answer | str:
+    """The question told as a timeline (qa.timeline), or why not (for the ordinary answer's
+    note): the articles do not hold its story (the abstention model, asked about the
+    story's topic), or fewer than `min_articles` of its articles are dated."""
+    lang = "arabic" if script_of(question) == "arabic" else "other"
+    found = story_ranking(answerer, question, mask, settings)
+    if found is None:
+        return no_timeline(None, lang)
+    topic, deep = found
+    index = answerer.index
+    story = tell(index, deep, topic, answerer.story_model, settings)
+    entries, citations, shown = [], [], []
+    for event in story.events:
+        cited = answerer.cite(list(event.spans), first=len(citations) + 1)
+        if not cited:
+            continue
+        citations += cited
+        shown += event.article_rows
+        also = tuple(answerer.copy_of(r) for r in event.article_rows[1:])
+        entries.append(Entry(date.fromordinal(event.day).isoformat(), cited, also))
+    if len(entries) < 2:  # one event is no timeline
+        return no_timeline(story, lang)
+    lines = [lead_line(entries, index.catalog, shown, story, lang)]
+    lines += [
+        f"{e.date} — " + " ".join(f"{' '.join(c.text.split())} [{c.n}]" for c in e.citations)
+        for e in entries
+    ]
+    passages = tuple(
+        Passage(c.article_id, c.start, c.end, round(h.score, 4))
+        for h in deep.hits[: answerer.k]
+        for c in [index.chunk(h.chunk_row)]
+    )
+    text = "\n".join(lines)
+    return Answer(question, False, text, tuple(citations), passages, "timeline", tuple(entries))
+
+
+def story_ranking(
+    answerer: Answerer, question: str, mask: np.ndarray | None, settings: TimelineSettings
+) -> tuple[str, Ranking] | None:
+    """(the story's topic, its deep ranking) for a story question, within `mask` and the
+    period the question names; None when the articles do not hold the story (nothing in
+    the period, or the abstention model, asked about the topic, abstains). The deep
+    ranking searches the topic followed by the titles of its `expand` best articles (how
+    the outlet names the story: an English question finds the Arabic words of it)."""
+    topic = story_topic(question)
+    period = story_period(question)
+    if any(period):  # the period the question names bounds the story: a filter
+        inside = answerer.index.catalog.article_mask(*period)
+        mask = inside if mask is None else mask & inside
+        if not mask.any():
+            return None
+    vector = answerer.retriever.encode([topic])
+    ranking, spans, x = answerer.evidence_batch([topic], allowed=[mask], vectors=vector)[0]
+    if not spans or not answerer.abstain_model.answers(ranking, x):
+        return None
+    deep = answerer.retriever.rank_batch([topic], settings.depth, vectors=vector, allowed=[mask])
+    return topic, deep[0]

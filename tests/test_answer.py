@@ -128,7 +128,9 @@ def test_spans_in_a_crlf_file_with_emoji_slice_the_loaded_text(answerer, index, 
 def test_meta_and_to_json_shape(answerer):
     a = answerer.ask("ارتفاع أسعار النفط بعد قرار أوبك خفض الإنتاج")
     data = a.to_json(id="q1")
-    assert list(data) == ["id", "question", "abstained", "answer", "mode", "citations", "passages"]
+    assert list(data) == [
+        "id", "question", "abstained", "answer", "mode", "short_answer", "citations", "passages"
+    ]  # fmt: skip
     assert data["mode"] == "answer" and "timeline" not in data
     assert data["id"] == "q1" and data["abstained"] is False and data["answer"] == a.text
     base = ["n", "article_id", "title", "start", "end", "text"]
@@ -282,9 +284,11 @@ def test_format_answer_lists_numbered_citations_with_quotes(answerer):
     a = answerer.ask("من فاز على النادي الإفريقي؟")
     assert a.citations
     shown = to_text(a)
-    assert shown.startswith(a.text)
-    for c in a.citations:
-        assert f"[{c.n}] {c.title}" in shown and " ".join(c.text.split()) in shown
+    first = f"{' '.join(a.short_answer.text.split())} [1]" if a.short_answer else a.text
+    assert shown.startswith(first + "\n")
+    for c in a.citations:  # each quoted whole (the short answer marked **so** in the first)
+        assert f"[{c.n}] {c.title}" in shown
+        assert " ".join(c.text.split()) in shown.replace("**", "")
 
 
 def test_the_shipped_abstention_model_loads():

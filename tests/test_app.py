@@ -266,8 +266,12 @@ def test_answer_lists_numbered_sources_and_abstention_looks_different(live):
     page = Tree(render_answer(Turn(answer, {"ar.txt": ar})))
     quotes = [t for t, s in page.texts if any(tag == "blockquote" for tag, _ in s)]
     assert quotes == [ar.text[0:20], ar.text[31:60]]
-    assert "[1]" in page.text_in("p") and "[2]" in page.text_in("p")
-    assert ABSTAIN_LABEL not in render_answer(Turn(answer, {"ar.txt": ar}))
+    labels = page.text_in("li")
+    assert "[1]" in labels and "[2]" in labels
+    # the quotes are the answer: each cited sentence is shown once, not again above them
+    markup = render_answer(Turn(answer, {"ar.txt": ar}))
+    assert markup.count(html.escape(ar.text[31:60])) == 1
+    assert ABSTAIN_LABEL not in markup
     assert source_choices([Turn(answer, {})]) == [
         (f"س1 · Q1 [1] {ar.title}", "t0:c1"),
         (f"س1 · Q1 [2] {ar.title}", "t0:c2"),

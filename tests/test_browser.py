@@ -26,6 +26,7 @@ import ui.chat_tab as chat_tab
 from index.build import build_index
 from index.store import load_index, read_manifest
 from qa.answer import Answerer
+from qa.calibration import ABSTAIN_FILE, READER_FILE, SHIFT_FILE, SHIPPED, STORY_FILE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -101,19 +102,35 @@ def served(tmp_path_factory, real_encoder):
         index_dir = tmp / "ix"
         build_index([corpus], index_dir, real_encoder)
         sources = [corpus]
-    demo = app.create_app(
-        index_dir,
-        sources,
-        tmp / "uploads",
-        encoder=real_encoder,
-        conversations_db=tmp / "conversations.sqlite3",
-    )
-    port = free_port()
-    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", index_dir, not given
-    finally:
-        demo.close()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ISNAD_CALIBRATION", str(speaking_reader(tmp / "calibration")))
+        demo = app.create_app(
+            index_dir,
+            sources,
+            tmp / "uploads",
+            encoder=real_encoder,
+            conversations_db=tmp / "conversations.sqlite3",
+        )
+        port = free_port()
+        app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+        try:
+            yield f"http://127.0.0.1:{port}/", index_dir, not given
+        finally:
+            demo.close()
+
+
+def speaking_reader(folder: Path) -> Path:
+    """A calibration folder with the shipped models, but a reader whose every short answer is
+    shown (threshold 0): what the page does with a short answer is tested here whatever the
+    shipped reader's confidence in one question (its quality is bench/reader.py's)."""
+    folder.mkdir()
+    for name in (ABSTAIN_FILE, SHIFT_FILE, STORY_FILE):
+        shutil.copy(SHIPPED / name, folder / name)
+    reader = json.loads((SHIPPED / READER_FILE).read_text(encoding="utf-8"))
+    for group in reader["groups"].values():
+        group["threshold"] = 0.0
+    (folder / READER_FILE).write_text(json.dumps(reader), encoding="utf-8")
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +172,15 @@ def test_arabic_question_cites_a_span_that_opens_highlighted_and_reads_rtl(
     page = browser.new_page(viewport={"width": 1400, "height": 860})
     ask_in_page(page, url, QUESTION)
 
-    answer = page.locator("#isnad-chat .isnad-answer-text").last
+    answer = page.locator("#isnad-chat .isnad-answer").last
     assert answer.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    # the answer leads with the words that answer, marked again inside the quoted sentence
+    short = expected.short_answer
+    assert short is not None and "مارس" in short.text
+    lead = answer.locator(".isnad-short")
+    assert lead.inner_text().startswith(" ".join(short.text.split()))
+    assert answer.locator(".isnad-quote .isnad-short-mark").first.inner_text() == short.text
+    assert answer.inner_text().count(expected.citations[0].text.split("\n")[0][-25:]) == 1
     question = page.locator("#isnad-chat .isnad-question").last
     assert question.evaluate("e => getComputedStyle(e).direction") == "rtl"
     assert not expected.abstained, expected.text
@@ -165,6 +189,8 @@ def test_arabic_question_cites_a_span_that_opens_highlighted_and_reads_rtl(
     highlighted = open_first_source(page)
     first = expected.citations[0]
     assert highlighted == first.text
+    inner = page.locator("#isnad-article #isnad-mark .isnad-short-mark")
+    assert inner.inner_text() == short.text
     article = load_index(index_dir).articles
     assert (
         next(a for a in article if a.id == first.article_id).text[first.start : first.end]
@@ -303,7 +329,8 @@ def test_a_conversation_survives_reload_and_restart_and_exports_with_its_sources
         link.wait_for(timeout=15_000)
         markdown = page.request.get(link.get_attribute("href")).text()
         assert f"## {QUESTION}" in markdown and f"## {HTML_QUESTION}" in markdown
-        assert first.title in markdown and first.text.split("\n")[0] in markdown
+        assert first.title in markdown
+        assert first.text.split("\n")[0] in markdown.replace("**", "")  # short answer marked
         assert (first.published or "")[:10] in markdown and f"<{first.url}>" in markdown
         assert f"?article={first.article_id}" in markdown
         page.locator("#isnad-export-html").click()
@@ -321,7 +348,8 @@ def test_a_conversation_survives_reload_and_restart_and_exports_with_its_sources
         )
         exported = page.request.get(href).text()
         assert exported.startswith("<!doctype html>") and 'dir="auto"' in exported
-        assert html.escape(first.title) in exported and html.escape(first.text) in exported
+        unmarked = exported.replace("<mark>", "").replace("</mark>", "")  # the short answer
+        assert html.escape(first.title) in exported and html.escape(first.text) in unmarked
         assert (first.published or "")[:10] in exported and f'href="{first.url}"' in exported
 
         # a permalink opens the article at its span; a stale one says so

@@ -16,7 +16,7 @@ from qa.abstain import save_abstain_model
 from tests.conftest import FakeEncoder, fixed_model
 from tests.test_answer import write_corpus
 
-KEYS = {"id", "question", "abstained", "answer", "mode", "citations", "passages"}
+KEYS = {"id", "question", "abstained", "answer", "mode", "short_answer", "citations", "passages"}
 
 
 @pytest.fixture

@@ -95,6 +95,7 @@ def render_answer(turn: Turn) -> str:
             f'<div class="isnad-abstain-label" dir="auto">{esc(ABSTAIN_LABEL)}</div>'
             f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>{closest}</div>'
         )
+    short = a.short_answer
     items = [
         _source_item(
             f"[{c.n}]",
@@ -102,12 +103,22 @@ def render_answer(turn: Turn) -> str:
             meta_line(c.published, c.source, c.url) + _permalink(c.article_id, c.start, c.end),
             c.text,
             c.copies,
+            inner=(short.start - c.start, short.end - c.start) if short and c.n == 1 else None,
         )
         for c in a.citations
     ]
+    # The quotes are the answer: the chat does not show them twice. A short answer leads.
+    lead = (
+        f'<p class="isnad-answer-text isnad-short" dir="auto"><b>{esc_line(short.text)}</b> '
+        '<span class="isnad-ref">[1]</span></p>'
+        if short
+        else ""
+    )
+    # every child has its own dir, so dir="auto" would find no letter: the bubble reads in
+    # the direction of what it quotes
+    way = _direction(a.citations[0].text) if a.citations else "auto"
     return (
-        f'<div class="isnad-answer" dir="auto">{note}'
-        f'<p class="isnad-answer-text" dir="auto">{with_refs(a.text)}</p>'
+        f'<div class="isnad-answer" dir="{way}">{note}{lead}'
         f'<ol class="isnad-sources">{"".join(items)}</ol></div>'
     )
 
@@ -160,11 +171,27 @@ def _meta_of(article: Article) -> str:
     return meta_line(shown, m.get("source"), m.get("url"))
 
 
-def _source_item(label: str, title: str, meta: str, quote: str, copies: Sequence[Copy] = ()) -> str:
+def _source_item(
+    label: str,
+    title: str,
+    meta: str,
+    quote: str,
+    copies: Sequence[Copy] = (),
+    inner: tuple[int, int] | None = None,
+) -> str:
+    """A numbered source with its quote; `inner` (offsets into the quote) is marked in it."""
+    if inner:
+        a, b = inner
+        shown = (
+            f'{esc_line(quote[:a])}<mark class="isnad-short-mark">{esc_line(quote[a:b])}</mark>'
+            f"{esc_line(quote[b:])}"
+        )
+    else:
+        shown = esc_line(quote)
     return (
         f'<li class="isnad-source" dir="auto"><span class="isnad-ref">{esc(label)}</span> '
         f'<span class="isnad-title" dir="auto">{esc(title)}</span> {meta}'
-        f'<blockquote class="isnad-quote" dir="auto">{esc_line(quote)}</blockquote>'
+        f'<blockquote class="isnad-quote" dir="auto">{shown}</blockquote>'
         f"{_copies(copies)}</li>"
     )
 
@@ -217,17 +244,32 @@ def _short(title: str, n: int = 80) -> str:
     return title if len(title) <= n else title[: n - 1] + "…"
 
 
-def render_article(article: Article, start: int, end: int, note: str = "") -> str:
-    """The article with text[start:end] in <mark id="isnad-mark">, exactly, nothing rewritten."""
+def render_article(
+    article: Article,
+    start: int,
+    end: int,
+    note: str = "",
+    inner: tuple[int, int] | None = None,
+) -> str:
+    """The article with text[start:end] in <mark id="isnad-mark">, exactly, nothing rewritten;
+    `inner` (a short answer inside the span) in a stronger mark within it."""
     assert 0 <= start <= end <= len(article.text), f"span {start}:{end} outside the article"
     t = article.text
     note_html = f'<div class="isnad-note" dir="auto">{esc(note)}</div>' if note else ""
+    if inner:
+        a, b = inner
+        assert start <= a < b <= end, f"short answer {a}:{b} outside the span {start}:{end}"
+        marked = (
+            f'{esc(t[start:a])}<mark class="isnad-short-mark">{esc(t[a:b])}</mark>{esc(t[b:end])}'
+        )
+    else:
+        marked = esc(t[start:end])
     return (
         '<div class="isnad-article" dir="auto">'
         f'<h3 class="isnad-article-title" dir="auto">{esc(article.title)}</h3>'
         f"{_meta_of(article)}{note_html}"
         f'<div class="isnad-article-body" dir="auto">{esc(t[:start])}'
-        f'<mark id="isnad-mark" class="isnad-mark">{esc(t[start:end])}</mark>'
+        f'<mark id="isnad-mark" class="isnad-mark">{marked}</mark>'
         f"{esc(t[end:])}</div></div>"
     )
 
@@ -248,7 +290,9 @@ def open_source(turns: Sequence[Turn], choice: str | None) -> str:
         c = next(c for c in turn.answer.citations if c.n == n)
         article, start, end = turn.articles[c.article_id], c.start, c.end
         assert article.text[start:end] == c.text, f"citation [{n}] does not match its article"
-        return render_article(article, start, end)
+        short = turn.answer.short_answer
+        inner = (short.start, short.end) if short and n == 1 else None
+        return render_article(article, start, end, inner=inner)
     p = turn.answer.passages[n - 1]
     note = "مقطع قريب، ليس إجابة · A nearby passage, not an answer"
     return render_article(turn.articles[p.article_id], p.start, p.end, note)

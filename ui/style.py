@@ -34,6 +34,9 @@ CSS = f"""
   overflow-y: auto; padding: .6em .8em; border: 1px solid var(--border-color-primary);
   border-radius: 8px; }}
 .isnad-mark {{ background: #fde047; color: #111; padding: 0 .1em; border-radius: 2px; }}
+.isnad-short-mark {{ background: #f59e0b; color: #111; font-weight: 700; padding: 0 .1em;
+  border-radius: 2px; }}
+.isnad-short {{ font-size: 1.15em; }}
 .isnad-note {{ color: #b45309; font-size: .9em; }}
 .isnad-status th {{ padding-inline-end: 1em; font-weight: 600; }}
 .isnad-copies ul {{ margin: .1em 0 .2em; padding-inline-start: 1.2em; font-size: .9em; }}
