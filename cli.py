@@ -447,17 +447,25 @@ def _plain(out: dict) -> str:
     "--auth-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Logins, one user:password a line (or ISNAD_AUTH=user:password). "
+    help="Logins, one user:scrypt-hash (`isnad auth add USER`) or user:password a line (or "
+    "ISNAD_AUTH=user:password); default: the file `isnad auth add` writes, if it exists. "
     "Needed to serve on any host but loopback.",
 )
 def serve(index_dir, model, host, port, sources, auth_file) -> None:
-    """Serve the web UI (chat with cited sources, and index management)."""
+    """Serve the web UI (chat with cited sources, the archive, index management) and its JSON
+    API at /api/v1."""
     import os
 
     from ui.auth import AuthError, check_host, logins
 
+    if auth_file is None and default_auth_file().is_file():
+        auth_file = default_auth_file()
+
+    def warn(message: str) -> None:
+        click.echo(f"isnad: warning: {message}", err=True)
+
     try:  # before anything loads: a refused host costs nothing
-        users = logins(os.environ.get("ISNAD_AUTH"), auth_file)
+        users = logins(os.environ.get("ISNAD_AUTH"), auth_file, warn)
         check_host(host, users)
     except AuthError as exc:
         _fail(exc)
@@ -557,6 +565,46 @@ def _listing(index_dir):
     from index.store import load_index
 
     return Listing(load_index(index_dir or default_index_dir()))
+
+
+def default_auth_file() -> Path:
+    """$ISNAD_AUTH_FILE, else `auth` in isnad's data folder: where `isnad auth add` writes and
+    `isnad serve` looks when no --auth-file is given."""
+    import os
+
+    from index.store import default_data_dir
+
+    env = os.environ.get("ISNAD_AUTH_FILE")
+    return Path(env) if env else default_data_dir() / "auth"
+
+
+@main.group("auth")
+def auth_group() -> None:
+    """Manage the logins of the web UI and API."""
+
+
+@auth_group.command("add")
+@click.argument("user")
+@click.option(
+    "--auth-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The auth file (default: $ISNAD_AUTH_FILE or ~/.local/share/isnad/auth).",
+)
+@click.password_option(
+    "--password", prompt="Password", help="Asked for when not given (not echoed, twice)."
+)
+def auth_add(user, auth_file, password) -> None:
+    """Add USER to the auth file, or change their password: writes `USER:scrypt$...`, a salted
+    hash (the password itself is not stored)."""
+    from ui.auth import AuthError, add_login
+
+    auth_file = auth_file or default_auth_file()
+    try:
+        replaced = add_login(auth_file, user, password)
+    except (AuthError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"{'changed the password of' if replaced else 'added'} {user} in {auth_file}")
 
 
 if __name__ == "__main__":
