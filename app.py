@@ -24,6 +24,10 @@ from index.build import build_index
 from index.encoder import Encoder
 from index.store import IndexMissing, default_data_dir, default_index_dir, read_manifest
 from qa.filters import parse_filters
+from ui.api import create_api
+from ui.archive_tab import CSS as ARCHIVE_CSS
+from ui.archive_tab import build_archive_tab
+from ui.auth import Gate, LoginGuard, gate_auth
 from ui.chat_tab import build_chat_tab
 from ui.conversations import Conversations
 from ui.errors import as_gr_error
@@ -71,8 +75,10 @@ def create_app(
     # delete_cache: uploads (kept or refused) leave Gradio's temp folder after an hour.
     with gr.Blocks(title="isnad", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         chat = build_chat_tab(demo, live, store, secret)
+        build_archive_tab(demo, live, (chat.filter_controls, chat.refresh_filters))
         build_index_tab(demo, live, upload_dir, (chat.filter_controls, chat.refresh_filters))
         gr.api(answer_json, api_name="answer", concurrency_limit=4)
+    demo.isnad_api = create_api(live, upload_dir)  # the JSON API: app.launch mounts it
     return demo
 
 
@@ -97,18 +103,31 @@ def launch(
     auth: list[tuple[str, str]] | None = None,
     **kwargs,
 ):
-    """Serve `demo` with isnad's styling and upload limit, behind a login when `auth` is given;
-    kwargs go to `Blocks.launch`."""
+    """Serve `demo` with isnad's styling and upload limit, and its JSON API at /api/v1, behind a
+    login when `auth` ([(user, password or scrypt hash)]) is given (ui/auth.py: hashes, 429
+    after repeated failures); kwargs go to `Blocks.launch`."""
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount
+
     theme = gr.themes.Default(font=[FONTS], font_mono=["DejaVu Sans Mono", "monospace"])
+    gate = Gate(auth or [])
+    api = getattr(demo, "isnad_api", None)
+    if api is not None:
+        api.state.gate = gate
+    app_kwargs = {
+        "routes": [Mount("/api/v1", app=api)] if api is not None else [],
+        "middleware": [Middleware(LoginGuard, gate=gate)],
+    }
     return demo.launch(
         server_name=host,
         server_port=port,
-        css=CSS,
+        css=CSS + ARCHIVE_CSS,
         js=ON_LOAD,
         theme=theme,
         max_file_size=MAX_UPLOAD_BYTES,
         footer_links=["api"],
-        auth=auth or None,
+        auth=gate_auth(gate) if gate else None,
+        app_kwargs=app_kwargs,
         auth_message="isnad: سجّل الدخول · Log in" if auth else None,
         **kwargs,
     )
