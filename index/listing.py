@@ -7,8 +7,11 @@ and wire-copy counts and its source and category codes; `listing.page(query=...,
 until=..., sources=..., categories=..., limit=100, offset=0)` returns a `Page(total, rows)`.
 A query matches an article when each of its words, normalised and stemmed as retrieval does
 (index.lexical), is in the article's title or text: the text side through the chunks' BM25
-postings, the title side through postings of the titles (made the first time a query is
-asked). `listing.article(id)` is one article whole: its row, its text and its wire copies.
+postings, the title side through postings of the titles, made per segment the first time a
+query needs them and kept for the process (a segment never changes once written, so after an
+update only its new segment's titles are tokenised: ~35 us a title here). `titles()` makes
+them ahead of the first search. `listing.article(id)` is one article whole: its row, its text
+and its wire copies.
 
 What this module does NOT do: rank by relevance (a search narrows the table, which stays newest
 first), read a text to list (only `article` reads one), parse filter values (qa.filters), or
@@ -119,8 +122,8 @@ class Listing:
         self.copies = np.bincount(cluster, minlength=n)[cluster] - 1 if n else cluster
         self.source_codes, self.source_names = _codes(catalog.source)
         self.category_codes, self.category_names = _codes(catalog.category)
-        self._titles: Postings | None = None
-        self._titles_lock = threading.Lock()
+        self._titles: list[tuple[np.ndarray, Postings]] | None = None
+        self._titles_lock = threading.Lock()  # one maker; a search meanwhile waits for it
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -223,18 +226,53 @@ class Listing:
             # the index's BM25 postings: the live chunks holding the token (index.lexical)
             for docs, _, _ in self.index.lexical._postings([token]):
                 hit[self.index.chunk_article[docs]] = True
-            for i in titles.ids([token]):
-                hit[titles.docs[titles.ptr[i] : titles.ptr[i + 1]]] = True
+            for rows, postings in titles:
+                for i in postings.ids([token]):
+                    hit[rows[postings.docs[postings.ptr[i] : postings.ptr[i + 1]]]] = True
             found &= hit
         return found
 
-    def titles(self) -> Postings:
-        """The titles' tokens as postings (one document per article row), made once."""
+    def titles(self) -> list[tuple[np.ndarray, Postings]]:
+        """Per segment, (its titles' documents -> article row, -1 if removed since; postings
+        of the titles' tokens), from the process's cache where the segment was seen before."""
         with self._titles_lock:
             if self._titles is None:
-                titles = [tokenize(a.title) for a in self.index.articles]
-                self._titles = Postings.from_tokens(titles)
+                self._titles = self._make_titles()
             return self._titles
+
+    def _make_titles(self) -> list[tuple[np.ndarray, Postings]]:
+        index, out = self.index, []
+        for i, seg in enumerate(index.segments):
+            rows = (
+                np.flatnonzero(index.article_segment == i) if len(index.segments) > 1 else self.rows
+            )
+            local = np.asarray(index.article_local)[rows]
+            made = _segment_titles(seg.folder, local, [index.articles[r].title for r in rows])
+            # the postings' documents are the local rows live when they were made: now's rows
+            now = np.full(max(len(seg.live_articles), int(made[0].max(initial=-1)) + 1), -1)
+            now[local] = rows
+            out.append((now[made[0]], made[1]))
+        return out
+
+
+_TITLES: dict[str, tuple[np.ndarray, Postings]] = {}  # segment folder -> (local rows, postings)
+_TITLES_LOCK = threading.Lock()
+_TITLES_KEPT = 64  # segments whose title postings the process keeps
+
+
+def _segment_titles(folder, local: np.ndarray, titles: list[str]) -> tuple[np.ndarray, Postings]:
+    """(local rows, postings of their titles' tokens) of one segment, made once a process."""
+    key = str(folder)
+    with _TITLES_LOCK:
+        made = _TITLES.get(key)
+    if made is not None and np.isin(local, made[0]).all():
+        return made
+    made = (np.asarray(local, np.int64), Postings.from_tokens([tokenize(t) for t in titles]))
+    with _TITLES_LOCK:
+        if len(_TITLES) >= _TITLES_KEPT:
+            _TITLES.pop(next(iter(_TITLES)))
+        _TITLES[key] = made
+    return made
 
 
 def _codes(values: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:

@@ -217,6 +217,28 @@ def test_removing_an_article_changes_the_table_and_the_answers_at_once(built):
     assert "fire-1" not in load_index(built[0]).article_row  # on disk, as `isnad index remove`
 
 
+def test_after_an_update_titles_are_searched_anew_and_only_new_segments_tokenised(
+    built, tmp_path, monkeypatch
+):
+    import index.listing as listing_mod
+
+    live = make_live(built)
+    assert live.listing().page(query="مهرجان").total == 1  # a word of fest's title only
+    seen: list[str] = []
+    real = listing_mod.tokenize
+    monkeypatch.setattr(listing_mod, "tokenize", lambda t: seen.append(t) or real(t))
+    extra = tmp_path / "late.jsonl"
+    record = {"id": "late", "title": "مهرجان الزيتون بجرجيس", "text": "نظمت بلدية جرجيس "
+              "الدورة الأولى لتظاهرة احتفالية بموسم جني الثمار."}  # fmt: skip
+    extra.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    live.add([extra])
+    live.remove(["fest"])
+    page = live.listing().page(query="مهرجان")
+    assert [r.id for r in page.rows] == ["late"]  # the new title found, the removed one not
+    titles = [t for t in seen if t != "مهرجان"]  # the query itself is tokenised too
+    assert titles == [record["title"]]  # the first segment's titles were not tokenised again
+
+
 def test_removing_an_unknown_article_changes_nothing_and_says_so(built):
     live = make_live(built)
     with pytest.raises(NoSuchArticle) as e:
