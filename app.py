@@ -27,10 +27,11 @@ from qa.filters import parse_filters
 from ui.api import create_api
 from ui.archive_tab import CSS as ARCHIVE_CSS
 from ui.archive_tab import build_archive_tab
-from ui.auth import Gate, LoginGuard, gate_auth
+from ui.auth import Gate
 from ui.chat_tab import build_chat_tab
 from ui.conversations import Conversations
 from ui.errors import as_gr_error
+from ui.guard import LoginGuard, gate_auth
 from ui.index_tab import build_index_tab
 from ui.live import LiveIndex
 from ui.style import CSS, FONTS, ON_LOAD

@@ -41,7 +41,8 @@ from index.store import IndexError_, IndexMissing
 from qa.answer import QuestionError
 from qa.export import permalink
 from qa.filters import FilterError, parse_filters
-from ui.auth import REFUSED, Gate, TooManyAttempts, basic_credentials, is_loopback
+from ui.auth import REFUSED, Gate, TooManyAttempts, is_loopback
+from ui.guard import basic_credentials
 from ui.live import LiveIndex
 from ui.uploads import MAX_UPLOAD_BYTES
 
@@ -149,7 +150,7 @@ def _mb(n: int) -> str:
     return f"{n / 2**10:.0f} KB" if n >= 2**10 else f"{n} bytes"
 
 
-def create_api(live: LiveIndex, upload_dir: Path, answer_slots: int = 4) -> FastAPI:
+def create_api(live: LiveIndex, upload_dir: Path, answer_slots: int = 2) -> FastAPI:
     """The API over `live`; articles POSTed are kept as JSONL files in `upload_dir` (a source
     of the index, so a rebuild keeps them). At most `answer_slots` answers run at once."""
     api = FastAPI(

@@ -4,8 +4,8 @@ and deleted after a confirmation.
 `build_archive_tab(demo, live, refresh)` lays out the tab inside an open `gr.Blocks` and wires
 its handlers. The table (newest first, PAGE rows) comes from `LiveIndex.listing()`
 (index/listing.py: titles, metadata and postings, no article text); a click on a row opens that
-article (metadata, url, permalink, wire copies, its whole text); ticked rows, or the open
-article, are deleted only after the confirmation row that names them is answered "yes",
+article (metadata, url, permalink, wire copies, its whole text); the articles chosen from the
+page, or the open one, are deleted only after the confirmation that names them is answered "yes",
 through `LiveIndex.remove` (the update-by-id path of `isnad index remove`), after which the chat
 answers from the new index. `refresh` refills what other tabs show of the index.
 
@@ -37,9 +37,9 @@ EMPTY = "اختر مقالة من الجدول · Choose an article in the table
 # The table's cells in isnad's fonts, each reading in its own direction (app.launch appends this
 # to ui/style.py's CSS); the confirmation stands out.
 CSS = f"""
-#isnad-archive-table td, #isnad-archive-table th {{ font-family: {FONTS}; }}
-#isnad-archive-table td > div, #isnad-archive-table th span {{ unicode-bidi: plaintext;
-  text-align: start; }}
+#isnad-archive-table [role=gridcell], #isnad-archive-table th {{ font-family: {FONTS}; }}
+#isnad-archive-table [role=gridcell] > div, #isnad-archive-table th span {{
+  unicode-bidi: plaintext; text-align: start; }}
 #isnad-archive-question {{ border: 2px solid #dc2626; border-radius: 8px; padding: .5em .8em; }}
 """
 

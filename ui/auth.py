@@ -6,16 +6,17 @@ written by `hash_password` (`user:scrypt$...`, what `isnad auth add USER` writes
 password (kept working; `warn` is told about each one). `check_host(host, logins)` refuses a
 non-loopback host without a login.
 
-`Gate(logins)` checks a login for both doors, the UI's login form (`LoginGuard`, an ASGI
-middleware in front of Gradio's /login) and the API's HTTP Basic (ui/api.py): every check costs
-one scrypt, for an unknown user too, and every refusal waits the same delay and reads the same;
-after MAX_FAILURES failed logins for one user or from one address within WINDOW_S seconds, the
-next attempts get 429 for LOCK_S seconds without being checked. Each refusal is logged
-(logger "isnad.auth") with the user and the address, never the password.
+`Gate(logins)` judges a login attempt for both doors, the UI's login form (ui/guard.py) and the
+API's HTTP Basic (ui/api.py): every check costs one scrypt, for an unknown user too, and every
+refusal waits the same delay and reads the same; after MAX_FAILURES failed logins for one user
+or from one address within WINDOW_S seconds, the next attempts get 429 for LOCK_S seconds
+without being checked. Each refusal is logged (logger "isnad.auth") with the user and the
+address, never the password.
 
-What this module does NOT do: provide TLS (put a reverse proxy in front; behind one every client
-has the proxy's address, so the per-address limit then counts them together), keep counts across
-restarts, or store sessions (Gradio keeps the UI's; the API checks every call).
+What this module does NOT do: speak HTTP (ui/guard.py, ui/api.py), provide TLS (put a reverse
+proxy in front; behind one every client has the proxy's address, so the per-address limit then
+counts them together), keep counts across restarts, or store sessions (Gradio keeps the UI's;
+the API checks every call).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import logging
 import secrets
 import threading
@@ -33,7 +33,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # ~16 MB and tens of ms a check: slow to guess, quick to use
 MAX_FAILURES = 5
@@ -265,140 +264,3 @@ class Gate:
         self.failed(user, address)
         await asyncio.sleep(self.fail_delay)
         return False
-
-
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """(user, password) of an `Authorization: Basic ...` header, or None."""
-    if not header or not header[:6].lower() == "basic ":
-        return None
-    try:
-        user, sep, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
-    except ValueError:
-        return None
-    return (user, password) if sep else None
-
-
-class LoginGuard:
-    """ASGI middleware in front of Gradio's login form (POST /login): a locked user or address
-    gets 429 before Gradio sees the attempt; a refused attempt is counted and delayed. The
-    password itself is checked by Gradio calling `gate_auth(gate)` (app.launch's `auth`). The
-    page itself gets LOGIN_PAGE_HEAD, so the form says why a 429 let nobody in."""
-
-    def __init__(self, app, gate: Gate) -> None:
-        self.app, self.gate = app, gate
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.gate:
-            return await self.app(scope, receive, send)
-        if scope["method"] == "GET" and scope["path"] in ("", "/"):
-            return await self.app(scope, receive, _with_head(send))
-        if not (scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/login")):
-            return await self.app(scope, receive, send)
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        form = parse_qs(body.decode("utf-8", "replace"))
-        user = (form.get("username") or [""])[0].strip()
-        address = (scope.get("client") or ("unknown", 0))[0]
-        try:
-            self.gate.check_open(user, address)
-        except TooManyAttempts as exc:
-            return await _send_json(send, 429, {"detail": str(exc)}, exc.retry_after)
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        status = {}
-
-        async def watch(message):
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                if message["status"] == 400:  # Gradio's "Incorrect credentials."
-                    self.gate.failed(user, address)
-                    await asyncio.sleep(self.gate.fail_delay)
-                elif message["status"] == 200:
-                    self.gate.succeeded(user)
-            await send(message)
-
-        await self.app(scope, replay, watch)
-
-
-def _with_head(send):
-    """`send` for the page: LOGIN_PAGE_HEAD put before </head> of an HTML response."""
-    start: dict = {}
-    chunks: list[bytes] = []
-
-    async def inject(message):
-        if message["type"] == "http.response.start":
-            headers = dict(message.get("headers", []))
-            if not headers.get(b"content-type", b"").startswith(b"text/html") or headers.get(
-                b"content-encoding"
-            ):
-                start["pass"] = True
-                return await send(message)
-            start["message"] = message
-            return None
-        if start.get("pass") or message["type"] != "http.response.body":
-            return await send(message)
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return None
-        page = b"".join(chunks).replace(b"</head>", LOGIN_PAGE_HEAD.encode() + b"</head>", 1)
-        first = start["message"]
-        headers = [(k, v) for k, v in first.get("headers", []) if k != b"content-length"]
-        headers.append((b"content-length", str(len(page)).encode()))
-        await send({**first, "headers": headers})
-        await send({"type": "http.response.body", "body": page})
-
-    return inject
-
-
-def gate_auth(gate: Gate):
-    """The `auth` callable Gradio's login form calls: the password checked off the event loop."""
-
-    async def auth(user: str, password: str) -> bool:
-        return await asyncio.to_thread(gate.verify, user, password)
-
-    return auth
-
-
-async def _send_json(send, status: int, body: dict, retry_after: float | None = None) -> None:
-    data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(int(retry_after)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
-
-
-# The login page (Gradio's) shows nothing for a status other than 400 and 200: this script, put
-# in the page's <head> by app.launch, shows a 429's reason under the form.
-LOGIN_PAGE_HEAD = """<script>
-(() => {
-  const fetch0 = window.fetch;
-  window.fetch = async (...args) => {
-    const response = await fetch0(...args);
-    const url = String(args[0] && args[0].url ? args[0].url : args[0]);
-    if (response.status === 429 && /\\/login\\/?$/.test(url)) {
-      const body = await response.clone().json().catch(() => ({}));
-      const form = document.querySelector('form') || document.body;
-      let note = document.getElementById('isnad-login-note');
-      if (!note) {
-        note = document.createElement('p');
-        note.id = 'isnad-login-note';
-        note.style.color = '#b91c1c';
-        form.appendChild(note);
-      }
-      note.textContent = body.detail || 'too many failed logins; try again later';
-    }
-    return response;
-  };
-})();
-</script>"""
