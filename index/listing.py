@@ -228,7 +228,8 @@ class Listing:
                 hit[self.index.chunk_article[docs]] = True
             for rows, postings in titles:
                 for i in postings.ids([token]):
-                    hit[rows[postings.docs[postings.ptr[i] : postings.ptr[i + 1]]]] = True
+                    now = rows[postings.docs[postings.ptr[i] : postings.ptr[i + 1]]]
+                    hit[now[now >= 0]] = True  # -1: removed since the postings were made
             found &= hit
         return found
 

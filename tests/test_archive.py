@@ -237,6 +237,8 @@ def test_after_an_update_titles_are_searched_anew_and_only_new_segments_tokenise
     assert [r.id for r in page.rows] == ["late"]  # the new title found, the removed one not
     titles = [t for t in seen if t != "مهرجان"]  # the query itself is tokenised too
     assert titles == [record["title"]]  # the first segment's titles were not tokenised again
+    live.remove(["fire-1"])  # «حريق» in its title and text; fire-2 has it too
+    assert [r.id for r in live.listing().page(query="حريق").rows] == ["fire-2"]
 
 
 def test_removing_an_unknown_article_changes_nothing_and_says_so(built):
