@@ -220,8 +220,8 @@ def create_api(live: LiveIndex, upload_dir: Path, answer_slots: int = 2) -> Fast
     @api.delete("/articles/{article_id:path}", summary="Remove an article by id")
     async def delete(article_id: str):
         def work():
-            live.remove([article_id])
-            return {"removed": article_id, "articles": len(live.snapshot()[0].articles)}
+            report = live.remove([article_id])
+            return {"removed": article_id, "articles": report.articles}
 
         return json_response(await _run(work))
 
