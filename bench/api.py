@@ -9,11 +9,13 @@ One `isnad serve --index INDEX` runs in its own process on a free loopback port 
 folder a temp one). Closed-loop clients, `--clients` at a time (threads with keep-alive
 connections, in this process), each ask the questions in turn for `--seconds`, first through
 Gradio's queue (POST /gradio_api/call/answer, then its event stream to "complete"), then
-through the API; both run again with one client. Then, with the server stopped,
-`isnad ask --questions` answers the same questions (`--limit` of them) in a fresh process:
-its rate with the model's load included (as the issue measured it), and without (the time of
-a one-question run subtracted). Answers/s, p50/p95/max latency and errors per phase are
-printed and written to bench/results/api.json.
+through the API, then (the server idle) `isnad ask --questions` answers the same questions
+(`--limit` of them) in a fresh process; `--rounds` times in turn, so the machine's other load
+falls on each alike, pooled. In-process: the rate with the model's load included (as the issue
+measured it), and without (a one-question run's time subtracted). Then one client on each path.
+Answers/s (pooled, and each round's), p50/p95/max latency, errors, and the CPU the server spent
+per answer (steadier than answers/s on a shared machine) are printed and written to
+bench/results/api.json.
 
 Targets (issue 22): at 16 clients the API gives >= 2x Gradio's answers/s, p95 <= 1 s, and
 >= 80% of the in-process rate.
@@ -84,9 +86,8 @@ def cpu_seconds(pid: int) -> float:
 def load(
     port: int, call, questions: list[str], clients: int, seconds: float, server_pid: int
 ) -> dict:
-    """`clients` closed-loop clients for `seconds`: answers/s, latency percentiles, and the CPU
-    each answer cost the server and the clients (a figure the machine's other load does not
-    change as much as answers/s)."""
+    """`clients` closed-loop clients for `seconds`: each answer's latency, the time taken, the
+    CPU seconds the server and the clients spent, the errors (`summary` pools runs)."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -124,22 +125,40 @@ def load(
     elapsed = time.perf_counter() - began
     server_cpu = cpu_seconds(server_pid) - server_cpu
     client_cpu = time.process_time() - client_cpu
-    latencies.sort()
+    return {
+        "clients": clients,
+        "latencies": latencies,
+        "elapsed": elapsed,
+        "server_cpu": server_cpu,
+        "client_cpu": client_cpu,
+        "errors": errors,
+    }
+
+
+def summary(runs: list[dict]) -> dict:
+    """Runs of one kind pooled: answers/s over their whole time, latency percentiles over all
+    their answers, CPU per answer, and each run's own answers/s (the spread)."""
+    latencies = sorted(x for r in runs for x in r["latencies"])
+    elapsed = sum(r["elapsed"] for r in runs)
+    errors = [e for r in runs for e in r["errors"]]
     n = max(len(latencies), 1)
 
-    def pct(p: float) -> float:
+    def pct(p: float) -> float | None:
+        if not latencies:
+            return None
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1)
 
     return {
-        "clients": clients,
+        "clients": runs[0]["clients"],
         "seconds": round(elapsed, 2),
         "answers": len(latencies),
         "answers_per_s": round(len(latencies) / elapsed, 2),
-        "p50_ms": pct(0.50) if latencies else None,
-        "p95_ms": pct(0.95) if latencies else None,
+        "answers_per_s_each_run": [round(len(r["latencies"]) / r["elapsed"], 2) for r in runs],
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
-        "server_cpu_ms_per_answer": round(server_cpu / n * 1000, 1),
-        "client_cpu_ms_per_answer": round(client_cpu / n * 1000, 1),
+        "server_cpu_ms_per_answer": round(sum(r["server_cpu"] for r in runs) / n * 1000, 1),
+        "client_cpu_ms_per_answer": round(sum(r["client_cpu"] for r in runs) / n * 1000, 1),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
@@ -177,8 +196,8 @@ def serve(index: Path, port: int, work: Path) -> subprocess.Popen:
     raise SystemExit("isnad serve did not answer within 180 s")
 
 
-def in_process(index: Path, questions: list[str], work: Path) -> dict:
-    """`isnad ask --questions` over the questions, and over one of them (the load alone)."""
+def in_process(index: Path, work: Path):
+    """A function running `isnad ask --questions` over questions: (seconds, CPU seconds)."""
 
     def run(qs: list[str]) -> float:
         path = work / f"q{len(qs)}.jsonl"
@@ -195,16 +214,23 @@ def in_process(index: Path, questions: list[str], work: Path) -> dict:
         )
         return seconds, used
 
-    (whole, whole_cpu), (one, one_cpu) = run(questions), run(questions[:1])
+    return run
+
+
+def in_process_summary(runs: list[tuple[float, float]], one: tuple[float, float], n: int) -> dict:
+    """`isnad ask --questions` runs of `n` questions pooled, and a one-question run (the
+    model's and index's load, and one answer)."""
+    whole = sum(t for t, _ in runs)
+    cpu = sum(c for _, c in runs)
+    k = len(runs)
     return {
-        "questions": len(questions),
-        "seconds": round(whole, 2),
-        "load_and_one_question_s": round(one, 2),
-        "cpu_ms_per_answer_without_load": round(
-            (whole_cpu - one_cpu) / (len(questions) - 1) * 1000, 1
-        ),
-        "answers_per_s_with_load": round(len(questions) / whole, 2),
-        "answers_per_s_without_load": round((len(questions) - 1) / max(whole - one, 1e-9), 2),
+        "questions": n,
+        "runs": k,
+        "seconds_each_run": [round(t, 2) for t, _ in runs],
+        "load_and_one_question_s": round(one[0], 2),
+        "cpu_ms_per_answer_without_load": round((cpu - k * one[1]) / (k * (n - 1)) * 1000, 1),
+        "answers_per_s_with_load": round(k * n / whole, 2),
+        "answers_per_s_without_load": round(k * (n - 1) / max(whole - k * one[0], 1e-9), 2),
     }
 
 
@@ -216,31 +242,38 @@ def main() -> None:
     ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS, help="JSONL with question")
     ap.add_argument("--limit", type=int, default=300, help="questions used (0: all)")
     ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--seconds", type=float, default=60.0, help="per phase")
+    ap.add_argument("--seconds", type=float, default=20.0, help="per phase and round")
+    ap.add_argument("--rounds", type=int, default=3, help="Gradio, API, in-process, in turn")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "api.json")
     args = ap.parse_args()
     questions = read_questions(args.questions, args.limit)
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="isnad-bench-api-") as tmp:
         work = Path(tmp)
         port = free_port()
         server = serve(args.index, port, work)
+        ask_all = in_process(args.index, work)
+        runs: dict[str, list] = {"gradio": [], "api": [], "in_process": []}
         try:
             for call in (api_answer, gradio_answer):  # warm both paths up
                 call(http.client.HTTPConnection("127.0.0.1", port, timeout=60), questions[0])
-            phases = {}
-            for name, call, clients in (
-                ("gradio", gradio_answer, args.clients),
-                ("api", api_answer, args.clients),
-                ("gradio_1", gradio_answer, 1),
-                ("api_1", api_answer, 1),
-            ):
-                phases[name] = load(port, call, questions, clients, args.seconds, server.pid)
-                print(name, phases[name], flush=True)
+            # in turn, so that the machine's other load falls on each way alike; the server
+            # idles while `isnad ask` runs
+            for r in range(args.rounds):
+                for name, call in (("gradio", gradio_answer), ("api", api_answer)):
+                    run = load(port, call, questions, args.clients, args.seconds, server.pid)
+                    runs[name].append(run)
+                    print(f"round {r + 1} {name}: {summary([run])['answers_per_s']}/s", flush=True)
+                runs["in_process"].append(ask_all(questions))
+                print(f"round {r + 1} in-process: {runs['in_process'][-1][0]:.1f} s", flush=True)
+            one = ask_all(questions[:1])
+            phases = {name: summary(runs[name]) for name in ("gradio", "api")}
+            for name, call in (("gradio_1", gradio_answer), ("api_1", api_answer)):
+                phases[name] = summary([load(port, call, questions, 1, args.seconds, server.pid)])
         finally:
             server.terminate()
             server.wait(30)
-        phases["in_process"] = in_process(args.index, questions, work)
-        print("in_process", phases["in_process"], flush=True)
+        phases["in_process"] = in_process_summary(runs["in_process"], one, len(questions))
     api, gradio, local = phases["api"], phases["gradio"], phases["in_process"]
     verdict = {
         "api_over_gradio": round(api["answers_per_s"] / max(gradio["answers_per_s"], 1e-9), 2),
@@ -263,6 +296,7 @@ def main() -> None:
         "questions": str(args.questions),
         "limit": len(questions),
         "cpus": os.cpu_count(),
+        "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
         "phases": phases,
         "verdict": verdict,
