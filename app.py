@@ -13,6 +13,7 @@ the bundled seeds/; `isnad serve` calls `main`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -153,6 +154,9 @@ def main(
 
     configure_threads()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    log = logging.StreamHandler()  # refused logins (ui/auth.py), with the time they happened
+    log.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logging.getLogger("isnad").addHandler(log)
     index_dir = Path(index_dir) if index_dir else default_index_dir()
     upload_dir = Path(
         upload_dir or os.environ.get("ISNAD_UPLOADS") or default_data_dir() / "uploads"
