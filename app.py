@@ -1,10 +1,13 @@
-"""isnad's web UI: a chat whose answers cite exact spans, a source viewer, and an index tab.
+"""isnad's web UI: a chat whose answers cite exact spans, a source viewer, the archive, and an
+index tab.
 
 This module is the Gradio layer's frame: `create_app` makes what the tabs share (the live index,
-the conversation store) and lays out one tab per builder in ui/ (ui/chat_tab.py, ui/index_tab.py:
-each tab's components and handlers together), plus the stateless `/answer` API; `launch` serves
-it with isnad's fonts, CSS (ui/style.py) and upload limit, and `main` builds a missing index
-first. Expected failures reach the user as one-line `gr.Error`s (ui/errors.py).
+the conversation store) and lays out one tab per builder in ui/ (ui/chat_tab.py,
+ui/archive_tab.py, ui/index_tab.py: each tab's components and handlers together), plus the
+stateless `/answer` API and the JSON API (ui/api.py); `launch` serves it with isnad's fonts, CSS
+(ui/style.py) and upload limit, the JSON API at /api/v1 and the login's guard (ui/guard.py), and
+`main` builds a missing index first. Expected failures reach the user as one-line `gr.Error`s
+(ui/errors.py).
 
 What this module does NOT do: lay out a tab, render, check uploads or hold the index (ui/),
 retrieve, compose or abstain (qa/), or chunk, embed and store (index/). `python app.py` serves
