@@ -1,10 +1,13 @@
-"""isnad's web UI: a chat whose answers cite exact spans, a source viewer, and an index tab.
+"""isnad's web UI: a chat whose answers cite exact spans, a source viewer, the archive, and an
+index tab.
 
 This module is the Gradio layer's frame: `create_app` makes what the tabs share (the live index,
-the conversation store) and lays out one tab per builder in ui/ (ui/chat_tab.py, ui/index_tab.py:
-each tab's components and handlers together), plus the stateless `/answer` API; `launch` serves
-it with isnad's fonts, CSS (ui/style.py) and upload limit, and `main` builds a missing index
-first. Expected failures reach the user as one-line `gr.Error`s (ui/errors.py).
+the conversation store) and lays out one tab per builder in ui/ (ui/chat_tab.py,
+ui/archive_tab.py, ui/index_tab.py: each tab's components and handlers together), plus the
+stateless `/answer` API and the JSON API (ui/api.py); `launch` serves it with isnad's fonts, CSS
+(ui/style.py) and upload limit, the JSON API at /api/v1 and the login's guard (ui/guard.py), and
+`main` builds a missing index first. Expected failures reach the user as one-line `gr.Error`s
+(ui/errors.py).
 
 What this module does NOT do: lay out a tab, render, check uploads or hold the index (ui/),
 retrieve, compose or abstain (qa/), or chunk, embed and store (index/). `python app.py` serves
@@ -13,6 +16,7 @@ the bundled seeds/; `isnad serve` calls `main`.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -24,9 +28,14 @@ from index.build import build_index
 from index.encoder import Encoder
 from index.store import IndexMissing, default_data_dir, default_index_dir, read_manifest
 from qa.filters import parse_filters
+from ui.api import create_api
+from ui.archive_tab import CSS as ARCHIVE_CSS
+from ui.archive_tab import build_archive_tab
+from ui.auth import Gate
 from ui.chat_tab import build_chat_tab
 from ui.conversations import Conversations
 from ui.errors import as_gr_error
+from ui.guard import LoginGuard, gate_auth
 from ui.index_tab import build_index_tab
 from ui.live import LiveIndex
 from ui.style import CSS, FONTS, ON_LOAD
@@ -79,8 +88,10 @@ def create_app(
     # delete_cache: uploads (kept or refused) leave Gradio's temp folder after an hour.
     with gr.Blocks(title="isnad", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         chat = build_chat_tab(demo, live, store, secret)
+        build_archive_tab(demo, live, (chat.filter_controls, chat.refresh_filters))
         build_index_tab(demo, live, upload_dir, (chat.filter_controls, chat.refresh_filters))
         gr.api(answer_json, api_name="answer", concurrency_limit=4)
+    demo.isnad_api = create_api(live, upload_dir)  # the JSON API: app.launch mounts it
     return demo
 
 
@@ -105,18 +116,31 @@ def launch(
     auth: list[tuple[str, str]] | None = None,
     **kwargs,
 ):
-    """Serve `demo` with isnad's styling and upload limit, behind a login when `auth` is given;
-    kwargs go to `Blocks.launch`."""
+    """Serve `demo` with isnad's styling and upload limit, and its JSON API at /api/v1, behind a
+    login when `auth` ([(user, password or scrypt hash)]) is given (ui/auth.py: hashes, 429
+    after repeated failures); kwargs go to `Blocks.launch`."""
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount
+
     theme = gr.themes.Default(font=[FONTS], font_mono=["DejaVu Sans Mono", "monospace"])
+    gate = Gate(auth or [])
+    api = getattr(demo, "isnad_api", None)
+    if api is not None:
+        api.state.gate = gate
+    app_kwargs = {
+        "routes": [Mount("/api/v1", app=api)] if api is not None else [],
+        "middleware": [Middleware(LoginGuard, gate=gate)],
+    }
     return demo.launch(
         server_name=host,
         server_port=port,
-        css=CSS,
+        css=CSS + ARCHIVE_CSS,
         js=ON_LOAD,
         theme=theme,
         max_file_size=MAX_UPLOAD_BYTES,
         footer_links=["api"],
-        auth=auth or None,
+        auth=gate_auth(gate) if gate else None,
+        app_kwargs=app_kwargs,
         auth_message="isnad: سجّل الدخول · Log in" if auth else None,
         **kwargs,
     )
@@ -141,6 +165,9 @@ def main(
 
     configure_threads()
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    log = logging.StreamHandler()  # refused logins (ui/auth.py), with the time they happened
+    log.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logging.getLogger("isnad").addHandler(log)
     index_dir = Path(index_dir) if index_dir else default_index_dir()
     upload_dir = Path(
         upload_dir or os.environ.get("ISNAD_UPLOADS") or default_data_dir() / "uploads"

@@ -481,17 +481,25 @@ def _plain(out: dict) -> str:
     "--auth-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Logins, one user:password a line (or ISNAD_AUTH=user:password). "
+    help="Logins, one user:scrypt-hash (`isnad auth add USER`) or user:password a line (or "
+    "ISNAD_AUTH=user:password); default: the file `isnad auth add` writes, if it exists. "
     "Needed to serve on any host but loopback.",
 )
 def serve(index_dir, model, host, port, sources, auth_file) -> None:
-    """Serve the web UI (chat with cited sources, and index management)."""
+    """Serve the web UI (chat with cited sources, the archive, index management) and its JSON
+    API at /api/v1."""
     import os
 
     from ui.auth import AuthError, check_host, logins
 
+    if auth_file is None and default_auth_file().is_file():
+        auth_file = default_auth_file()
+
+    def warn(message: str) -> None:
+        click.echo(f"isnad: warning: {message}", err=True)
+
     try:  # before anything loads: a refused host costs nothing
-        users = logins(os.environ.get("ISNAD_AUTH"), auth_file)
+        users = logins(os.environ.get("ISNAD_AUTH"), auth_file, warn)
         check_host(host, users)
     except AuthError as exc:
         _fail(exc)
@@ -510,6 +518,127 @@ def serve(index_dir, model, host, port, sources, auth_file) -> None:
         )
     except (*EXPECTED, CalibrationError) as exc:
         _fail(exc)
+
+
+@main.group("articles")
+def articles_group() -> None:
+    """List, search and read the articles in the index."""
+
+
+@articles_group.command("list")
+@index_option
+@click.option("--query", default="", help="Words every article listed holds (title or text).")
+@click.option("--since", default=None, help="Only articles published on or after YYYY-MM-DD.")
+@click.option("--until", default=None, help="Only articles published on or before YYYY-MM-DD.")
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--category", "categories", multiple=True, help="Only this category (repeatable).")
+@click.option("--limit", default=100, show_default=True, help="Rows to print (1 to 1000).")
+@click.option("--offset", default=0, show_default=True, help="Rows to skip.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"total", "articles"} as JSON.')
+def articles_list(
+    index_dir, query, since, until, sources, categories, limit, offset, as_json
+) -> None:
+    """List the articles, newest first: date, id, title, source, category, chunks, copies
+    (tab-separated), narrowed by a search and filters; `total` counts every match."""
+    from index.listing import ListingError
+    from qa.filters import FilterError, parse_filters
+
+    try:
+        f = parse_filters(since, until, sources, categories)
+        listing = _listing(index_dir)
+        page = listing.page(query, f.since, f.until, f.sources, f.categories, limit, offset)
+    except (*EXPECTED, FilterError, ListingError) as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(page.to_json(), ensure_ascii=False))
+        return
+    last = offset + len(page.rows)
+    shown = f"{offset + 1}-{last} shown, newest first" if page.rows else "none on this page"
+    click.echo(f"{page.total} article{'s' if page.total != 1 else ''} match; {shown}")
+    click.echo("\t".join(("date", "id", "title", "source", "category", "chunks", "copies")))
+    for r in page.rows:
+        fields = ((r.published or "-")[:10], r.id, r.title, r.source or "-", r.category or "-")
+        click.echo("\t".join((*fields, str(r.chunks), str(r.copies))))
+
+
+@articles_group.command("show")
+@click.argument("article_id")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the article as JSON.")
+def articles_show(article_id, index_dir, as_json) -> None:
+    """Print the article ARTICLE_ID whole: its metadata, permalink, wire copies and text."""
+    import os
+
+    from index.listing import NoSuchArticle
+    from qa.export import DEFAULT_BASE_URL, permalink
+
+    try:
+        view = _listing(index_dir).article(article_id)
+    except (*EXPECTED, NoSuchArticle) as exc:
+        _fail(exc)
+    link = permalink(os.environ.get("ISNAD_URL") or DEFAULT_BASE_URL, article_id, *view.lead())
+    if as_json:
+        click.echo(json.dumps({**view.to_json(), "permalink": link}, ensure_ascii=False))
+        return
+    r = view.row
+    click.echo(r.title)
+    for name, value in (("id", r.id), ("published", r.published), ("source", r.source),
+                        ("category", r.category), ("url", r.url), ("permalink", link),
+                        ("chunks", str(r.chunks))):  # fmt: skip
+        if value:
+            click.echo(f"{name:<10} {value}")
+    for c in view.wire_copies:
+        where = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
+        click.echo(f"copy       {c.id}: {c.title}" + (f" ({where})" if where else ""))
+    click.echo("")
+    click.echo(view.text)
+
+
+def _listing(index_dir):
+    from index.listing import Listing
+    from index.store import load_index
+
+    return Listing(load_index(index_dir or default_index_dir()))
+
+
+def default_auth_file() -> Path:
+    """$ISNAD_AUTH_FILE, else `auth` in isnad's data folder: where `isnad auth add` writes and
+    `isnad serve` looks when no --auth-file is given."""
+    import os
+
+    from index.store import default_data_dir
+
+    env = os.environ.get("ISNAD_AUTH_FILE")
+    return Path(env) if env else default_data_dir() / "auth"
+
+
+@main.group("auth")
+def auth_group() -> None:
+    """Manage the logins of the web UI and API."""
+
+
+@auth_group.command("add")
+@click.argument("user")
+@click.option(
+    "--auth-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The auth file (default: $ISNAD_AUTH_FILE or ~/.local/share/isnad/auth).",
+)
+@click.password_option(
+    "--password", prompt="Password", help="Asked for when not given (not echoed, twice)."
+)
+def auth_add(user, auth_file, password) -> None:
+    """Add USER to the auth file, or change their password: writes `USER:scrypt$...`, a salted
+    hash (the password itself is not stored)."""
+    from ui.auth import AuthError, add_login
+
+    auth_file = auth_file or default_auth_file()
+    try:
+        replaced = add_login(auth_file, user, password)
+    except (AuthError, OSError) as exc:
+        _fail(exc)
+    click.echo(f"{'changed the password of' if replaced else 'added'} {user} in {auth_file}")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,62 @@ def test_turns_appended_from_many_threads_are_all_kept_in_order(live, tmp_path):
     assert errors == [] and all(len(store.turns(c)) == 5 for c in cids)
 
 
+# --- each login its own conversations ---------------------------------------------------------
+
+
+def test_with_logins_each_user_sees_and_changes_only_their_own_conversations(live, tmp_path):
+    store = Conversations(tmp_path / "c.sqlite3")
+    turn = ask(live, Q1, [])[-1]
+    mona = store.create("منى", user="mona")
+    store.append(mona, turn, user="mona")
+    sami = store.create("سامي", user="sami")
+    assert [c.id for c in store.list("mona")] == [mona]
+    assert [c.id for c in store.list("sami")] == [sami]
+    assert {c.id for c in store.list()} == {mona, sami}  # no login: every conversation
+    # to sami, mona's conversation is one that does not exist: opened, renamed, continued,
+    # exported or deleted, nothing of it shows and nothing changes
+    assert not store.exists(mona, "sami") and store.turns(mona, "sami") == []
+    for change in (
+        lambda: store.rename(mona, "mine now", "sami"),
+        lambda: store.append(mona, turn, "sami"),
+        lambda: store.title(mona, "sami"),
+    ):
+        with pytest.raises(ConversationError, match="no longer exists"):
+            change()
+    store.delete(mona, "sami")
+    with pytest.raises(Exception, match="nothing to export"):
+        export_file(store, mona, store.turns(mona, "sami"), "all", "markdown", "sami")
+    assert store.title(mona, "mona") == "منى" and len(store.turns(mona, "mona")) == 1
+    store.delete(mona, "mona")
+    assert store.list("mona") == [] and store.exists(sami, "sami")
+
+
+def test_conversations_from_before_logins_stay_readable_by_every_user(live, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)  # the schema before logins: no owner column
+    db.executescript(
+        "create table conversations (id text primary key, title text not null, "
+        "created real not null, updated real not null);"
+        "create table messages (conversation text not null references conversations(id) "
+        "on delete cascade, position integer not null, answer text not null, "
+        "articles text not null, primary key (conversation, position));"
+        "insert into conversations values ('old1', 'before logins', 1.0, 1.0);"
+    )
+    db.commit()
+    db.close()
+    store = Conversations(path)
+    store.append("old1", ask(live, Q1, [])[-1])  # written as a server without logins would
+    mona = store.create("mine", user="mona")
+    assert [c.id for c in store.list("sami")] == ["old1"]
+    assert {c.id for c in store.list("mona")} == {"old1", mona}
+    assert len(store.turns("old1", "sami")) == len(store.turns("old1", "mona")) == 1
+    text = open(export_file(store, "old1", store.turns("old1", "sami"), "all", "markdown",
+                            "sami"), encoding="utf-8").read()  # fmt: skip
+    assert text.startswith("# before logins") and Q1 in text
+
+
 # --- exports ---------------------------------------------------------------------------------
 
 

@@ -137,68 +137,79 @@ def build_chat_tab(demo: gr.Blocks, live: LiveIndex, store: Conversations, secre
                 )
                 article = gr.HTML(render_empty_view(), elem_id="isnad-article")
 
-    def shown(cid: str | None, turns: list[Turn], view: str | None = None):
+    def shown(cid: str | None, turns: list[Turn], view: str | None = None, user=None):
         """What a conversation puts on screen: chat, its turns, every answer's sources, the
-        article view, the conversation list, the current id, the export choices."""
+        article view, the conversation list (`user`'s), the current id, the export choices."""
         return (
             chat_messages(turns),
             turns,
             gr.Radio(choices=source_choices(turns), value=None),
             view or render_empty_view(),
-            gr.Radio(choices=conversation_choices(store), value=cid),
+            gr.Radio(choices=conversation_choices(store, user), value=cid),
             cid,
             gr.Dropdown(choices=export_choices(turns), value="all"),
         )
 
-    def on_ask(question, turns, cid, since, until, sources, categories, mode="auto"):
+    def on_ask(question, turns, cid, since, until, sources, categories, mode, request: gr.Request):
+        user = _user(request)
         with as_gr_error():
             filters = parse_filters(since, until, sources, categories)
-            if not store.exists(cid):
-                cid, turns = store.create(question), []
+            if not store.exists(cid, user):
+                cid, turns = store.create(question, user), []
             turns = ask(live, question, turns or [], filters, mode or "auto")
-            store.append(cid, turns[-1])
-        chat_, turns, radio, view, listed, cid, scope = shown(cid, turns)
+            store.append(cid, turns[-1], user)
+        chat_, turns, radio, view, listed, cid, scope = shown(cid, turns, user=user)
         return chat_, turns, "", radio, view, listed, cid, scope
 
     def on_source(turns: list[Turn] | None, choice: str | None) -> str:
         return open_source(turns or [], choice)
 
-    def on_new():
-        return shown(None, [])
+    def on_new(request: gr.Request):
+        return shown(None, [], user=_user(request))
 
-    def on_open(cid: str | None):
+    def on_open(cid: str | None, request: gr.Request):
         """Open a conversation from the list (None: none chosen)."""
+        user = _user(request)
         with as_gr_error():
-            return shown(cid, store.turns(cid) if store.exists(cid) else [])
+            cid = cid if store.exists(cid, user) else None
+            return shown(cid, store.turns(cid, user) if cid else [], user=user)
 
     def on_load(cid: str | None, request: gr.Request):
         """After a page reload or a server restart: the conversation this browser had open (a
         new browser starts a new one; the list offers the others), and the article a permalink
         asks for."""
-        cid = cid if store.exists(cid) else None
-        turns = store.turns(cid) if cid else []
+        user = _user(request)
+        cid = cid if store.exists(cid, user) else None
+        turns = store.turns(cid, user) if cid else []
         query = dict(request.query_params) if request is not None else {}
         try:
             articles = {a.id: a for a in live.snapshot()[0].articles}
         except IndexMissing:
             articles = {}
-        return (*shown(cid, turns, open_permalink(articles, query)), gr.Textbox(interactive=True))
+        view = open_permalink(articles, query)
+        return (*shown(cid, turns, view, user), gr.Textbox(interactive=True))
 
-    def on_rename(cid: str | None, title: str):
+    def on_rename(cid: str | None, title: str, request: gr.Request):
+        user = _user(request)
         with as_gr_error():
-            if not store.exists(cid):
+            if not store.exists(cid, user):
                 raise ConversationError("choose a conversation to rename")
-            store.rename(cid, title)
-        return gr.Radio(choices=conversation_choices(store), value=cid), ""
+            store.rename(cid, title, user)
+        return gr.Radio(choices=conversation_choices(store, user), value=cid), ""
 
-    def on_delete(cid: str | None):
-        if store.exists(cid):
-            store.delete(cid)
-        return on_new()
+    def on_delete(cid: str | None, request: gr.Request):
+        store.delete(cid, _user(request))  # nothing happens to another user's
+        return on_new(request)
 
-    def on_export(turns: list[Turn] | None, cid: str | None, scope: str | None, fmt: str):
+    def on_export(turns, cid, scope, fmt: str, request: gr.Request):
         with as_gr_error():
-            return export_file(store, cid, turns or [], scope, fmt)
+            return export_file(store, cid, turns or [], scope, fmt, _user(request))
+
+    def on_export_markdown(turns, cid, scope, request: gr.Request):
+        return on_export(turns, cid, scope, "markdown", request)
+
+    def on_export_html(turns, cid, scope, request: gr.Request):
+        return on_export(turns, cid, scope, "html", request)
 
     def refresh_filters():
         """The filter controls filled from the index: its sources, categories, date range."""
@@ -228,13 +239,13 @@ def build_chat_tab(demo: gr.Blocks, live: LiveIndex, store: Conversations, secre
     rename.click(on_rename, [conversation, title], [conversations, title], api_name="rename")
     delete.click(on_delete, conversation, screen, api_name="delete_conversation")
     export_md.click(
-        lambda t, c, s: on_export(t, c, s, "markdown"),
+        on_export_markdown,
         [turns, conversation, scope],
         exported,
         api_name="export_markdown",
     )
     export_html.click(
-        lambda t, c, s: on_export(t, c, s, "html"),
+        on_export_html,
         [turns, conversation, scope],
         exported,
         api_name="export_html",
@@ -246,8 +257,13 @@ def build_chat_tab(demo: gr.Blocks, live: LiveIndex, store: Conversations, secre
     return ChatTab(filter_controls, refresh_filters)
 
 
-def conversation_choices(store: Conversations) -> list[tuple[str, str]]:
-    return [(f"{c.title} ({c.turns})", c.id) for c in store.list()]
+def _user(request: gr.Request | None) -> str | None:
+    """The logged-in user (None without logins): whose conversations these are."""
+    return getattr(request, "username", None) if request is not None else None
+
+
+def conversation_choices(store: Conversations, user: str | None = None) -> list[tuple[str, str]]:
+    return [(f"{c.title} ({c.turns})", c.id) for c in store.list(user)]
 
 
 def export_choices(turns: list[Turn]) -> list[tuple[str, str]]:
@@ -258,14 +274,19 @@ def export_choices(turns: list[Turn]) -> list[tuple[str, str]]:
 
 
 def export_file(
-    store: Conversations, cid: str | None, turns: list[Turn], scope: str | None, fmt: str
+    store: Conversations,
+    cid: str | None,
+    turns: list[Turn],
+    scope: str | None,
+    fmt: str,
+    user: str | None = None,
 ) -> str:
     """Write the conversation (or the one answer `scope` names) as Markdown or HTML to a temp
     file; its path (Gradio serves it for download)."""
     if not turns:
         raise QuestionError("nothing to export yet; ask a question first")
     chosen = turns if scope in (None, "", "all") else [turns[int(scope)]]
-    title = store.title(cid) if store.exists(cid) else "isnad"
+    title = store.title(cid, user) if store.exists(cid, user) else "isnad"
     base = os.environ.get("ISNAD_URL") or DEFAULT_BASE_URL
     answers = [t.answer for t in chosen]
     text = to_markdown(answers, title, base) if fmt == "markdown" else to_html(answers, title, base)

@@ -45,6 +45,10 @@ def build_index_tab(
         with gr.Row():
             add = gr.Button("أضف وفهرس · Add and index", variant="primary")
             rebuild = gr.Button("أعد البناء · Rebuild")
+        with gr.Row():  # a page or a feed, read as `isnad index build URL` reads it
+            url = gr.Textbox(label="أو من رابط · Or from a URL (a page or an RSS/Atom feed)",
+                             placeholder="https://", elem_id="isnad-url", scale=4)  # fmt: skip
+            add_url = gr.Button("اجلب وفهرس · Fetch and index", elem_id="isnad-add-url", scale=1)
         message = gr.Textbox(label="النتيجة · Result", interactive=False, elem_id="isnad-message")
 
     def on_status() -> str:
@@ -56,6 +60,11 @@ def build_index_tab(
             message = add_files(live, upload_dir, pairs, progress_bar(progress))
         return message, on_status(), None, *updates()
 
+    def on_add_url(address: str, progress=_PROGRESS):
+        with as_gr_error():
+            r = live.add_url(address or "", progress_bar(progress))
+        return f"{address.strip()}: {build_summary(r)}", on_status(), "", *updates()
+
     def on_rebuild(progress=_PROGRESS):
         with as_gr_error():
             r = live.rebuild(progress_bar(progress))
@@ -66,6 +75,14 @@ def build_index_tab(
         files,
         [message, status, files, *others],
         api_name="add_files",
+        concurrency_id="build",
+        concurrency_limit=1,
+    )
+    add_url.click(
+        on_add_url,
+        url,
+        [message, status, url, *others],
+        api_name="add_url",
         concurrency_id="build",
         concurrency_limit=1,
     )
