@@ -133,12 +133,15 @@ class Tree(HTMLParser):
 
 
 def assert_direction_auto(markup: str) -> None:
-    """Every text takes its direction from a dir="auto" element; nothing sets a fixed one."""
+    """Every text takes its direction from its nearest dir="auto" element; a fixed direction
+    is only a container's (a bubble laid out the way what it quotes reads)."""
     tree = Tree(markup)
     for text, stack in tree.texts:
         if text.strip():
-            assert any(a.get("dir") == "auto" for _, a in stack), f"no dir=auto around {text!r}"
-    assert all(a.get("dir", "auto") == "auto" for _, a in tree.tags)
+            nearest = next((a["dir"] for _, a in reversed(stack) if "dir" in a), None)
+            assert nearest == "auto", f"no dir=auto around {text!r}"
+    fixed = [tag for tag, a in tree.tags if a.get("dir", "auto") != "auto"]
+    assert set(fixed) <= {"div", "ol"}, fixed
     blocks = [a for tag, a in tree.tags if tag in {"p", "li", "blockquote", "h3", "td"}]
     assert all(a.get("dir") == "auto" for a in blocks)
 
@@ -222,6 +225,7 @@ def test_every_text_element_has_dir_auto(live):
     ]:
         assert_direction_auto(markup)
     assert "\n" not in render_answer(turn)  # a blank line would end the HTML in Markdown
+    assert '<div class="isnad-answer" dir="rtl">' in render_answer(turn)  # it quotes Arabic
 
 
 def test_wire_copies_show_as_also_reported_by_with_date_source_and_link(live):
