@@ -23,7 +23,6 @@ write the abstention text (qa.answer).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,14 @@ import numpy as np
 
 from index.lexical import tokenize
 from index.store import Index
-from qa.calibration import ABSTAIN_FILE, HOW, CalibrationError, calibration_dir
+from qa.calibration import (
+    ABSTAIN_FILE,
+    HOW,
+    CalibrationError,
+    calibration_dir,
+    read_fitted,
+    write_fitted,
+)
 from qa.retrieve import Ranking
 from qa.scoring import Scored, name_coverage
 
@@ -200,17 +206,10 @@ def load_abstain_model(path: Path | None = None) -> AbstainModel:
         path = calibration_dir() / ABSTAIN_FILE
         if not path.exists():
             raise AbstainModelError(f"no abstention model in {path.parent}; {HOW}")
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AbstainModelError(
-            f"cannot read the abstention model {path} ({exc}); "
-            "refit it with `python bench/answers.py ... --fit`"
-        ) from exc
+    refit = "python bench/answers.py ... --fit"
+    data = read_fitted(path, "abstention model", refit, AbstainModelError)
     return AbstainModel.from_dict(data)
 
 
 def save_abstain_model(model: AbstainModel, path: Path) -> None:
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_fitted(model.to_dict(), path, indent=1)

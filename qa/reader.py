@@ -28,7 +28,6 @@ What this module does NOT do: choose the sentence (qa.compose), or check spans (
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ import numpy as np
 
 from index.lexical import fold, script_of, tokenize
 from index.translit import arabic_skeleton, latin_skeletons
-from qa.calibration import READER_FILE, SHIPPED, CalibrationError, calibration_dir
+from qa.calibration import READER_FILE, CalibrationError, fitted_file, read_fitted, write_fitted
 from qa.scoring import _MONTH_SET, _NUMBER_SET, question_type
 
 FORMAT = "isnad-reader 4"
@@ -389,24 +388,13 @@ class ReaderModel:
 def load_reader_model(path: Path | None = None) -> ReaderModel:
     """The weights in `path`, by default the calibration folder's (qa.calibration), or the
     shipped ones where that folder has none."""
-    if path is None:
-        path = calibration_dir() / READER_FILE
-        if not path.exists():
-            path = SHIPPED / READER_FILE
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReaderModelError(
-            f"cannot read the reader model {path} ({exc}); "
-            "refit it with `python bench/reader.py ... --fit`"
-        ) from exc
+    path = fitted_file(READER_FILE) if path is None else path
+    data = read_fitted(path, "reader model", "python bench/reader.py ... --fit", ReaderModelError)
     return ReaderModel.from_dict(data)
 
 
 def save_reader_model(model: ReaderModel, path: Path) -> None:
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(json.dumps(model.to_dict()) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_fitted(model.to_dict(), path)
 
 
 def features(q: Question, w: Words) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

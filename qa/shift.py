@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from index.lexical import script_of
-from qa.calibration import SHIFT_FILE, CalibrationError, calibration_dir
+from qa.calibration import SHIFT_FILE, CalibrationError, calibration_dir, write_fitted
 
 FORMAT = "isnad-query-shift 1"
 
@@ -123,7 +123,4 @@ def load_query_shift(path: Path | None = None) -> QueryShift | None:
 
 
 def save_query_shift(shift: QueryShift, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(shift.to_dict()) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_fitted(shift.to_dict(), path)

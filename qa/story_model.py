@@ -25,7 +25,6 @@ What this module does NOT do: group articles into events or cite (qa.timeline).
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from index.lexical import tokenize
 from index.store import Index
 from index.vectors import read_rows
 from qa.abstain import GroupModel, group_of
-from qa.calibration import SHIPPED, STORY_FILE, CalibrationError, calibration_dir
+from qa.calibration import STORY_FILE, CalibrationError, fitted_file, read_fitted, write_fitted
 from qa.retrieve import Ranking
 
 FORMAT = "isnad-story 1"
@@ -190,21 +189,10 @@ def load_story_model(path: Path | None = None) -> StoryModel:
     """The model in `path`; by default the calibration folder's, or the shipped one where
     that folder has none (the features are relative scores, which transfer better than the
     abstention's absolute ones)."""
-    if path is None:
-        path = calibration_dir() / STORY_FILE
-        if not path.exists():
-            path = SHIPPED / STORY_FILE
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StoryModelError(
-            f"cannot read the story model {path} ({exc}); "
-            "refit it with `python bench/stories.py ... --fit`"
-        ) from exc
+    path = fitted_file(STORY_FILE) if path is None else path
+    data = read_fitted(path, "story model", "python bench/stories.py ... --fit", StoryModelError)
     return StoryModel.from_dict(data)
 
 
 def save_story_model(model: StoryModel, path: Path) -> None:
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_fitted(model.to_dict(), path, indent=1)
