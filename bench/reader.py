@@ -8,7 +8,7 @@ sentence with the next one, as a citation often is) and picks a span. A softmax 
 per group ("same": questions in the text's script; "cross": English over Arabic) is fitted on
 one set and measured on the other, both ways: SQuAD-style token F1 and exact match after
 Arabic normalisation (bench.evalsets.answer_f1), max over the gold answers, with the span
-shown when its probability reaches the threshold and the whole sentence otherwise. The
+shown when the reader's confidence reaches the threshold, the whole sentence otherwise. The
 threshold is a precision bar set on the fitting set (shown_threshold). --fit writes
 qa/reader_model.json fitted on both sets. This measures the reader alone, on the right
 sentence; bench/answers.py measures it end to end, on what isnad cites.
@@ -111,10 +111,10 @@ def labels(ex: dict) -> np.ndarray:
     return ex["f1"] >= top if top >= 0.5 else np.zeros(len(ex["f1"]), bool)
 
 
-def fit(train: list[dict], threshold: bool = True):
+def fit(train: list[dict]):
     """A ReaderModel fitted on `train`: per group, a softmax over each passage's spans (the
-    labelled ones share the target), L2-penalised, by L-BFGS. Its threshold on the best span's
-    share is a precision bar (shown_threshold): a short answer is shown where, on `train`, the
+    labelled ones share the target), L2-penalised, by L-BFGS. Its threshold on the reader's
+    confidence is a precision bar (shown_threshold): a short answer is shown where, on `train`, the
     ones shown score F1 >= SHOWN_F1."""
     from qa.reader import HASH_BITS, ReaderGroup, ReaderModel
 
@@ -132,8 +132,9 @@ def fit(train: list[dict], threshold: bool = True):
         H = np.concatenate([e["h"] for e in exs])
         dense, lexical = softmax_fit((X - mean) / scale, H, y, sizes, 1 << HASH_BITS)
         g = ReaderGroup(mean.astype(np.float32), scale.astype(np.float32), dense, lexical, 0.0)
-        t = shown_threshold(g, [e for e in mine if e["variant"] == 0]) if threshold else 0.0
-        groups[group] = replace(g, threshold=t)
+        groups[group] = replace(
+            g, threshold=shown_threshold(g, [e for e in mine if e["variant"] == 0])
+        )
         notes[group] = {"examples": len(mine), "shown_f1": SHOWN_F1}
     return ReaderModel(groups, notes)
 
@@ -145,14 +146,14 @@ def shown_threshold(group, exs: list[dict]) -> float:
     Why not the best mean F1 (the short answer where shown, the sentence where not): on the
     fitting set that is always ~0 (show every guess: the weights are overconfident where they
     were fitted), and across sets it was the worse rule. Fitted on ARCD, reported on TyDi,
-    Arabic: threshold 0 gives F1 .466 with every guess shown, .2 gives .480 with the shown half
-    at .592; fitted on TyDi, reported on ARCD: .354 against .383 (bench/results/reader.json's
-    runs; a person is misled by a wrong short answer more than helped by a right one)."""
+    Arabic: every guess shown gives F1 .466, this bar (.65) .487; fitted on TyDi, reported on
+    ARCD: .354 against .378 (bench/results/reader.json; a person is misled by a wrong short
+    answer more than helped by a right one)."""
+    sure, f1, _ = np.array([best_of(group, e) for e in exs]).T
     grid = np.round(np.linspace(0.0, 0.9, 19), 3)
     for t in grid:
-        rows = [scored(group, e, t) for e in exs]
-        shown = [f1 for f1, _, was_shown in rows if was_shown]
-        if shown and np.mean(shown) >= SHOWN_F1:
+        shown = sure >= t
+        if shown.any() and f1[shown].mean() >= SHOWN_F1:
             return float(t)
     return float(grid[-1])
 
@@ -188,17 +189,18 @@ def softmax_fit(Z, H, y, sizes, n_hash: int) -> tuple[np.ndarray, np.ndarray]:
     return res.x[:d].astype(np.float32), res.x[d:].astype(np.float32)
 
 
+def best_of(group, ex: dict) -> tuple[float, float, float]:
+    """(the reader's confidence, F1, EM) of one example's best span, as qa.reader picks it."""
+    from qa.reader import pick
+
+    k, sure = pick(group, ex["x"], ex["h"], ex["i"], ex["j"])
+    return sure, float(ex["f1"][k]), float(ex["em"][k])
+
+
 def scored(group, ex: dict, threshold: float) -> tuple[float, float, bool]:
     """(F1, EM, shown) of one example: the best span if confident, else the whole passage."""
-    from qa.reader import confidence
-
-    logits = group.logits(ex["x"], ex["h"])
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
-    k = int(np.argmax(p))
-    if confidence(p, ex["i"], ex["j"], k) >= threshold:
-        return float(ex["f1"][k]), float(ex["em"][k]), True
-    return (*ex["passage"], False)
+    sure, f1, em = best_of(group, ex)
+    return (f1, em, True) if sure >= threshold else (*ex["passage"], False)
 
 
 def report(model, exs: list[dict]) -> dict:

@@ -404,6 +404,15 @@ def features(q: Question, w: Words) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return i, j, dense_features(q.kind, w, hit, i, j), hashed_features(q, w, hit, i, j)
 
 
+def pick(group: ReaderGroup, x: np.ndarray, h: np.ndarray, i: np.ndarray, j: np.ndarray):
+    """(the best candidate, the reader's confidence in it) among a sentence's candidates."""
+    logits = group.logits(x, h)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    k = int(np.argmax(p))
+    return k, confidence(p, i, j, k)
+
+
 def confidence(p: np.ndarray, i: np.ndarray, j: np.ndarray, k: int) -> float:
     """How sure the reader is of span k: the probability of every candidate sharing a word with
     it. The softmax spreads one answer over the spans that hold it ("23.7", "23.7 %", "23.7 %
@@ -424,11 +433,8 @@ class Reader:
             return None
         i, j, x, h = features(q, w)
         group = self.model.groups.get("cross" if q.cross else "same") or self.model.groups["same"]
-        logits = group.logits(x, h)
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        k = int(np.argmax(p))
-        return w.spans[i[k]][0], w.spans[j[k] - 1][1], confidence(p, i, j, k), group.threshold
+        k, sure = pick(group, x, h, i, j)
+        return w.spans[i[k]][0], w.spans[j[k] - 1][1], sure, group.threshold
 
     def read(self, question: str, text: str, start: int, end: int, script: str = "arabic"):
         """(start, end) of the short answer in text[start:end], or None when not confident."""

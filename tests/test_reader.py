@@ -88,13 +88,16 @@ def test_an_abstention_has_no_short_answer(answerer):
     assert a.abstained and a.short_answer is None and a.to_json()["short_answer"] is None
 
 
+def span_of(cited, index, start: int, end: int) -> ShortAnswer:
+    """The words at [start:end] of the cited article, as a short answer of it."""
+    text = index.articles[index.article_row[cited.article_id]].text
+    return ShortAnswer(cited.article_id, start, end, text[start:end])
+
+
 def test_a_short_answer_outside_its_citation_fails_its_check(answerer, index):  # noqa: F811
     a = answerer.ask("من فاز على النادي الإفريقي؟")
     first = a.citations[0]
-    text = index.articles[index.article_row[first.article_id]].text
-    outside = ShortAnswer(
-        first.article_id, first.end, first.end + 3, text[first.end : first.end + 3]
-    )
+    outside = span_of(first, index, first.end, first.end + 3)
     assert "outside" in verify_short(outside, first, index)
     wrong = ShortAnswer(first.article_id, first.start, first.start + 3, "xyz")
     assert "text differs" in verify_short(wrong, first, index)
@@ -110,10 +113,7 @@ def test_a_short_answer_outside_its_citation_fails_its_check(answerer, index):  
 def test_the_chat_leads_with_the_short_answer_and_shows_the_sentence_once(index, answerer):  # noqa: F811
     a = answerer.ask("من فاز على النادي الإفريقي؟")
     first = a.citations[0]
-    text = index.articles[index.article_row[first.article_id]].text
-    short = ShortAnswer(
-        first.article_id, first.start, first.start + 10, text[first.start : first.start + 10]
-    )
+    short = span_of(first, index, first.start, first.start + 10)
     a = replace(a, short_answer=short)
     turn = Turn(
         a, {c.article_id: index.articles[index.article_row[c.article_id]] for c in a.citations}
