@@ -52,15 +52,16 @@ ONNX_FILE = "model_int8.onnx"
 # of 8); one text a run makes each vector its own and pads nothing, and was the fastest on this
 # AMD EPYC (384 news sentences, longest first, 2 threads: 25.1 texts/s one a run, 22.2 at 8,
 # 15.3 at 32). A single short text keeps two threads waiting on each other, so the runs go side
-# by side instead, one single-threaded run per core: 800 ARCD sentences, 52.1 texts/s with one
-# two-thread session, 68.7/s with two runs at a time, the same vectors to the bit.
+# by side instead, one single-threaded run per core: 800 ARCD sentences, 41.5 texts/s with one
+# two-thread session, 53.0/s with two runs at a time, the same vectors to the bit.
 STAMP = "isnad_int8.json"
 # The ops that make the feed-forward's activation. The MatMul each one feeds (the feed-forward's
 # output, 1536 -> 384) stays in float: its input, the GELU's output, has outliers that one int8
 # scale per run flattens. Kept in float, ARCD's 1,817 sentences went from cosine .9963 median /
 # .9922 lowest to fp32 to .9988 / .9972 (top passage changed for 10.6% of its questions -> 6.2%),
-# for 20% of the speed; the embedding table, or the feed-forward outputs of the last 4 layers
-# only, kept in float moved nothing (README, "Building on CPUs without bf16").
+# for 16% of the speed; the embedding table, or the feed-forward outputs of the last 4 layers
+# only, kept in float moved nothing (bench/int8_variants.py; README, "Building on CPUs without
+# bf16").
 GELU_OPS = {"BiasGelu", "Gelu", "FastGelu"}
 # The fusion in Python only: level 1 first ran ONNX Runtime's own pass over the fp32 model, in a
 # session of its own (~0.9 GB more at the peak here), for the same probe cosines; sessions apply
