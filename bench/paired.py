@@ -33,17 +33,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 SETS = ("arcd", "tydi")
 
 
-def outcomes(records: dict, fit_on: str, report_on: str, lang: str) -> dict[str, dict[str, bool]]:
-    """Per question id of `report_on` in `lang`: hit@1 and answer@1 under the abstention model
-    fitted on `fit_on`'s records."""
-    from answers import fit_model
-
-    model = fit_model([records[fit_on]], "paired")
+def outcomes(records: dict, model, report_on: str, lang: str) -> dict[str, dict[str, bool]]:
+    """Per question id of `report_on` in `lang`: hit@1 and answer@1 under the abstention
+    `model`."""
     out = {}
     for r in records[report_on]["in"]:
         if r["lang"] != lang:
             continue
-        group = model.groups.get(r["group"]) or model.groups["same"]
+        group = model.group_named(r["group"])
         answered = group.probability(np.array(r["features"])) >= group.threshold
         out[r["id"]] = {"hit@1": r["rank"] == 1, "answer@1": bool(answered and r["cited1"])}
     return out
@@ -78,10 +75,17 @@ def main() -> None:
         runs = [json.loads(p.read_text("utf-8")) for p in (args.a, args.b)]
     except (OSError, ValueError) as exc:
         sys.exit(f"paired.py: cannot read the records ({exc}); give two records.json files")
+    from answers import fit_model
+
     result = {"a": str(args.a), "b": str(args.b), "crosswise": {}}
     for fit_on, report_on in (SETS, SETS[::-1]):
+        # each run's abstention model fitted on the other set, as bench/answers.py reports it
+        models = [fit_model([run[fit_on]], "paired") for run in runs]
         for lang in ("ar", "en"):
-            a, b = (outcomes(r, fit_on, report_on, lang) for r in runs)
+            a, b = (
+                outcomes(run, model, report_on, lang)
+                for run, model in zip(runs, models, strict=True)
+            )
             row = {key: compare(a, b, key) for key in ("hit@1", "answer@1")}
             result["crosswise"][f"{fit_on}->{report_on} {lang}"] = row
             print(

